@@ -22,23 +22,29 @@ void check_round_trip(const FcopyMessage& m, std::size_t input_size) {
   auto wire = encode_fcopy(m);
   VMBH_FUZZ_CHECK(wire.ok());
   VMBH_FUZZ_CHECK(wire->size() == input_size);  // fixed-size structures
-  auto again = decode_fcopy(*wire);
+  auto again = decode_fcopy(*wire);             // equal values encode equally, so one pass suffices
   VMBH_FUZZ_CHECK(again.ok() && *again == m);
-  auto wire2 = encode_fcopy(*again);
-  VMBH_FUZZ_CHECK(wire2.ok() && *wire2 == *wire);
 }
 
+// The specific decoder fails with the generic one's error when the operation
+// word is its own, and with unknown_type when it is another (or unknown) one.
 template <class T>
-void check_specific(const Result<T>& specific, const Result<FcopyMessage>& generic, FcopyOp op) {
-  const bool generic_match = generic.ok() && op_of(*generic) == op;
-  if (specific.ok()) {
-    VMBH_FUZZ_CHECK(generic_match);
-    VMBH_FUZZ_CHECK(std::get<T>(*generic) == *specific);
-  } else if (generic.ok()) {
-    VMBH_FUZZ_CHECK(!generic_match);
-    VMBH_FUZZ_CHECK(specific.error().code == Errc::unknown_type);
+void check_specific(const Result<T>& specific, const Result<FcopyMessage>& generic, FcopyOp op,
+                    ByteSpan body) {
+  if (body.size() < 4) {
+    VMBH_FUZZ_CHECK(!specific.ok() && !generic.ok() && specific.error() == generic.error());
+    return;
+  }
+  const bool same_op = static_cast<FcopyOp>(load_u32(body, 0)) == op;
+  if (same_op) {
+    VMBH_FUZZ_CHECK(specific.ok() == generic.ok());
+    if (specific.ok()) {
+      VMBH_FUZZ_CHECK(std::get<T>(*generic) == *specific);
+    } else {
+      VMBH_FUZZ_CHECK(specific.error() == generic.error());
+    }
   } else {
-    VMBH_FUZZ_CHECK(specific.error() == generic.error());
+    VMBH_FUZZ_CHECK(!specific.ok() && specific.error().code == Errc::unknown_type);
   }
 }
 
@@ -58,16 +64,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (m.ok()) check_round_trip(*m, body.size());
       break;
     case 1:
-      check_specific(decode_fcopy_start(body), m, FcopyOp::start_file_copy);
+      check_specific(decode_fcopy_start(body), m, FcopyOp::start_file_copy, body);
       break;
     case 2:
-      check_specific(decode_fcopy_write(body), m, FcopyOp::write_to_file);
+      check_specific(decode_fcopy_write(body), m, FcopyOp::write_to_file, body);
       break;
     case 3:
-      check_specific(decode_fcopy_complete(body), m, FcopyOp::complete);
+      check_specific(decode_fcopy_complete(body), m, FcopyOp::complete, body);
       break;
     case 4:
-      check_specific(decode_fcopy_cancel(body), m, FcopyOp::cancel);
+      check_specific(decode_fcopy_cancel(body), m, FcopyOp::cancel, body);
       break;
     case 5:
       if (m.ok() && std::holds_alternative<FcopyStart>(*m)) {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "vmbh/protocols/utf16.h"
+#include "vss_fcopy_array_io.h"
 
 namespace vmbh::proto {
 
@@ -32,14 +33,14 @@ namespace fcopy_detail {
 
 FcopyServiceIds read_service_ids(ByteReader& r) {
   FcopyServiceIds ids;
-  for (auto& b : ids.id0) b = r.u8("fcopy.service_id0");
-  for (auto& b : ids.id1) b = r.u8("fcopy.service_id1");
+  array_io::read(r, ids.id0, "fcopy.service_id0");
+  array_io::read(r, ids.id1, "fcopy.service_id1");
   return ids;
 }
 
 void write_service_ids(ByteWriter& w, const FcopyServiceIds& ids) {
-  for (auto b : ids.id0) w.u8(b);
-  for (auto b : ids.id1) w.u8(b);
+  array_io::write(w, ids.id0);
+  array_io::write(w, ids.id1);
 }
 
 }  // namespace fcopy_detail
