@@ -1,0 +1,79 @@
+// Seeds for the `daemon_msgs` target: family byte, kind byte, then the message
+// (family 0 VSS: kind 0 daemon->kernel, 1 kernel->daemon; family 1 fcopy: kind
+// 0 registration, 1 reply, 2 kernel->daemon).
+#include "seeds/seeds.h"
+#include "vmbh/protocols/fcopy_daemon.h"
+#include "vmbh/protocols/vss_daemon.h"
+
+namespace {
+
+using namespace vmbh::proto;
+
+Bytes framed(std::uint8_t family, std::uint8_t kind, const Bytes& msg) {
+  Bytes out;
+  out.reserve(2 + msg.size());
+  out.push_back(std::byte{family});
+  out.push_back(std::byte{kind});
+  out.insert(out.end(), msg.begin(), msg.end());
+  return out;
+}
+
+template <class T>
+Bytes encoded(const T& m) {
+  Bytes out;
+  ByteWriter w(out);
+  encode(m, w);
+  return out;
+}
+
+vmbh::fuzz::SeedList daemon_msgs_seeds() {
+  vmbh::fuzz::SeedList seeds;
+  // VSS, daemon -> kernel.
+  seeds.push_back(framed(0, 0, encode_vss_daemon(VssDaemonToKernel{VssDaemonRegister{}})));
+  seeds.push_back(framed(0, 0, encode_vss_daemon(VssDaemonToKernel{VssDaemonRegister{kVssOpRegister, {}}})));
+  for (VssOp op : {VssOp::freeze, VssOp::thaw, VssOp::hot_backup}) {
+    seeds.push_back(framed(
+        0, 0, encode_vss_daemon(VssDaemonToKernel{vss_daemon_reply_for(vss_daemon_request_for(op), 0)})));
+  }
+  seeds.push_back(
+      framed(0, 0,
+             encode_vss_daemon(VssDaemonToKernel{vss_daemon_reply_for(
+                 vss_daemon_request_for(VssOp::freeze), static_cast<std::uint32_t>(VssStatus::e_fail))})));
+  // VSS, kernel -> daemon.
+  seeds.push_back(framed(0, 1, encode_vss_daemon(VssKernelToDaemon{VssKernelVersion{}})));
+  for (VssOp op : {VssOp::freeze, VssOp::thaw, VssOp::hot_backup}) {
+    seeds.push_back(framed(0, 1, encode_vss_daemon(VssKernelToDaemon{vss_daemon_request_for(op)})));
+  }
+  // fcopy, daemon -> kernel.
+  seeds.push_back(framed(1, 0, encoded(FcopyDaemonRegister{kFcopyVersion0})));
+  seeds.push_back(framed(1, 0, encoded(FcopyDaemonRegister{kFcopyVersion1})));
+  for (FcopyStatus s :
+       {FcopyStatus::ok, FcopyStatus::e_fail, FcopyStatus::already_exists, FcopyStatus::disk_full}) {
+    seeds.push_back(framed(1, 1, encoded(FcopyDaemonReply{static_cast<std::uint32_t>(s)})));
+  }
+  // fcopy, kernel -> daemon.
+  FcopyStart host;
+  host.file_name = "caf\xC3\xA9.txt";
+  host.path_name = "/tmp";
+  host.copy_flags = kFcopyOverWrite;
+  host.file_size = 100;
+  FcopyWrite write;
+  write.offset = 0;
+  write.data.assign(100, std::byte{0x61});
+  const FcopyKernelToDaemon down[] = {
+      FcopyKernelVersion{},
+      fcopy_daemon_start_from_host(host),
+      write,
+      FcopyDaemonControl{FcopyOp::complete, {}, Bytes(kFcopyDaemonControlOverread)},
+      FcopyDaemonControl{FcopyOp::cancel, {}, {}},
+  };
+  for (const auto& m : down) {
+    auto wire = encode_fcopy_kernel_to_daemon(m);
+    if (wire.ok()) seeds.push_back(framed(1, 2, *wire));
+  }
+  return seeds;
+}
+
+}  // namespace
+
+VMBH_REGISTER_SEEDS(daemon_msgs, daemon_msgs_seeds);
