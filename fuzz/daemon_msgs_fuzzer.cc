@@ -3,6 +3,9 @@
 //   family 0 = VSS  (kind 0 daemon->kernel, 1 kernel->daemon)
 //   family 1 = fcopy (kind 0 daemon->kernel registration, 1 daemon->kernel
 //                     reply, 2 kernel->daemon)
+//   family 2 = KVP   (kind 0 daemon->kernel registration, 1 kernel->daemon
+//                     registration answer, 2 kernel->daemon request,
+//                     3..8 daemon->kernel reply to operation kind-3)
 // Unknown family or kind bytes are ignored (not taken modulo), so adding a
 // family (e.g. KVP as family 2) leaves existing corpus entries meaning the
 // same. To add one: write `void NAME_family(std::uint8_t kind, ByteSpan msg)`
@@ -15,6 +18,7 @@
 #include "fuzz_check.h"
 #include "fuzz_input.h"
 #include "vmbh/protocols/fcopy_daemon.h"
+#include "vmbh/protocols/kvp_daemon.h"
 #include "vmbh/protocols/vss_daemon.h"
 
 using namespace vmbh::proto;
@@ -85,11 +89,37 @@ void fcopy_family(std::uint8_t kind, ByteSpan msg) {
   }
 }
 
+// Every KVP daemon message is a fixed-size struct hv_kvp_msg.
+template <class T, class Decode>
+void kvp_round_trip(ByteSpan msg, Decode decode) {
+  Result<T> first = decode(msg);
+  if (!first.ok()) return check_error(first.error(), msg);
+  Result<Bytes> wire = encode_kvp_daemon(*first);
+  VMBH_FUZZ_CHECK(wire.ok() && wire->size() == kKvpDaemonMessageSize);
+  check_same(decode(ByteSpan(*wire)), *first, *wire, msg, false);
+}
+
+void kvp_family(std::uint8_t kind, ByteSpan msg) {
+  constexpr std::uint8_t kFirstReply = 3;
+  constexpr std::uint8_t kOperations = 6;
+  if (kind == 0) {
+    kvp_round_trip<KvpDaemonRegister>(msg, decode_kvp_daemon_register);
+  } else if (kind == 1) {
+    kvp_round_trip<KvpKernelRegister>(msg, decode_kvp_kernel_register);
+  } else if (kind == 2) {
+    kvp_round_trip<KvpDaemonRequest>(msg, decode_kvp_daemon_request);
+  } else if (kind < kFirstReply + kOperations) {
+    const auto op = static_cast<KvpOperation>(kind - kFirstReply);
+    kvp_round_trip<KvpDaemonReply>(msg, [op](ByteSpan m) { return decode_kvp_daemon_reply(op, m); });
+  }
+}
+
 using FamilyFn = void (*)(std::uint8_t kind, ByteSpan msg);
 // Index = family byte. Append only.
 constexpr FamilyFn kFamilies[] = {
     &vss_family,    // 0
     &fcopy_family,  // 1
+    &kvp_family,    // 2
 };
 
 }  // namespace

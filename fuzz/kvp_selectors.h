@@ -12,12 +12,8 @@ enum KvpSelector : std::uint8_t {
   kKvpWireSet = 2,
   kKvpWireDelete = 3,
   kKvpWireEnumerate = 4,
-  kKvpWireIpInfo = 5,        // GET_IP_INFO and SET_IP_INFO
-  kKvpDaemonRegister = 6,    // daemon -> kernel registration
-  kKvpKernelRegister = 7,    // kernel -> daemon registration answer
-  kKvpDaemonRequest = 8,     // kernel -> daemon request
-  kKvpDaemonReplyFirst = 9,  // 9..14: daemon -> kernel reply to operation (selector - 9)
-  kKvpSelectorCount = 15,
+  kKvpWireIpInfo = 5,  // GET_IP_INFO and SET_IP_INFO
+  kKvpSelectorCount = 6,
 };
 
 }  // namespace vmbh::fuzz

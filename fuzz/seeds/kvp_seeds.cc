@@ -1,13 +1,12 @@
 // Seeds for the `kvp` fuzz target: every wire operation as the host sends it and as
-// the guest answers it (through the any-operation and the typed selectors), both
-// registration messages, every kernel->daemon request and every daemon reply.
+// the guest answers it (through the any-operation and the typed selectors). The
+// daemon messages' seeds are in daemon_msgs_seeds.cc.
 #include <cstdlib>
 #include <optional>
 
 #include "kvp_selectors.h"
 #include "seeds/seeds.h"
 #include "vmbh/protocols/kvp.h"
-#include "vmbh/protocols/kvp_daemon.h"
 
 namespace {
 
@@ -68,31 +67,6 @@ SeedList kvp_seeds() {
   for (const KvpMessage& m : wire) {
     seeds.push_back(with_selector(kKvpWireAny, encode_kvp(m)));
     seeds.push_back(with_selector(typed_selector(kvp_operation(m)), encode_kvp(m)));
-  }
-  seeds.push_back(with_selector(kKvpDaemonRegister, encode_kvp_daemon(KvpDaemonRegister{kKvpOpRegister1})));
-  seeds.push_back(with_selector(kKvpKernelRegister, encode_kvp_daemon(KvpKernelRegister{})));
-  const KvpDaemonRequest requests[] = {
-      KvpDaemonGet{KvpPool::guest, "VirtualMachineName"},
-      KvpDaemonSet{KvpPool::external, "Key\xC3\xA9", "Value"},
-      KvpDaemonDelete{KvpPool::external, "Key"},
-      KvpDaemonEnumerate{KvpPool::automatic, 3},
-      KvpDaemonIpInfo{KvpOperation::get_ip_info, KvpPool::external, request_ip},
-      KvpDaemonIpInfo{KvpOperation::set_ip_info, KvpPool::external, full_ip},
-  };
-  for (const KvpDaemonRequest& r : requests)
-    seeds.push_back(with_selector(kKvpDaemonRequest, encode_kvp_daemon(r)));
-  const KvpDaemonReply replies[] = {
-      KvpDaemonReply{KvpOperation::get, kHvSOk, "", "vm-01", {}},
-      KvpDaemonReply{KvpOperation::set, kHvSOk, "", "", {}},
-      KvpDaemonReply{KvpOperation::del, kHvSCont, "", "", {}},
-      KvpDaemonReply{KvpOperation::enumerate, kHvSOk, "OSName", "Debian GNU/Linux", {}},
-      KvpDaemonReply{KvpOperation::get_ip_info, kHvSOk, "", "", full_ip},
-      KvpDaemonReply{KvpOperation::set_ip_info, kHvGuidNotFound, "", "", {}},
-  };
-  for (const KvpDaemonReply& r : replies) {
-    const auto selector =
-        static_cast<std::uint8_t>(kKvpDaemonReplyFirst + static_cast<std::uint8_t>(r.operation));
-    seeds.push_back(with_selector(selector, encode_kvp_daemon(r)));
   }
   return seeds;
 }
