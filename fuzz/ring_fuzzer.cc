@@ -25,7 +25,7 @@ using vmbh::fuzz::FuzzInput;
 namespace ops = vmbh::fuzz::ring_ops;
 
 constexpr std::size_t kMaxPages = 4;
-constexpr std::size_t kMaxOps = 512;
+constexpr std::size_t kMaxOps = 256;
 
 bool same(ByteSpan a, ByteSpan b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
@@ -79,53 +79,137 @@ void decode_mode(ByteSpan in) {
   VMBH_FUZZ_CHECK(ring.read_index() == ring.write_index());
 }
 
+constexpr std::size_t kMaxData = kMaxPages * kRingPageSize;
+
+// Reference model: the packets in the ring, back to back in a flat byte FIFO
+// (compacted when it would overflow), plus their lengths. No allocation.
 struct Model {
-  std::deque<Bytes> packets;
-  std::size_t used = 0;
+  std::array<std::byte, 2 * kMaxData> bytes;
+  std::size_t head = 0, tail = 0;
+  std::array<std::uint32_t, kMaxData / kRingMinPacketSize + 1> lens;
+  std::size_t first = 0, count = 0;
+  std::size_t used = 0;  // ring bytes incl. trailers
+
+  void reset() { head = tail = first = count = used = 0; }
+  bool empty() const { return count == 0; }
+  ByteSpan front() const { return ByteSpan(bytes.data() + head, lens[first]); }
+  // Appends the packet gathered from parts, zero padded.
+  void push(std::span<const ByteSpan> parts, std::size_t padded) {
+    if (tail + padded > bytes.size()) {
+      std::memmove(bytes.data(), bytes.data() + head, tail - head);
+      tail -= head;
+      head = 0;
+    }
+    std::size_t at = tail;
+    for (ByteSpan part : parts) {
+      if (!part.empty()) std::memcpy(bytes.data() + at, part.data(), part.size());
+      at += part.size();
+    }
+    std::memset(bytes.data() + at, 0, tail + padded - at);
+    tail += padded;
+    lens[(first + count) % lens.size()] = static_cast<std::uint32_t>(padded);
+    ++count;
+    used += ring_packet_footprint(padded);
+  }
+  void pop() {
+    head += lens[first];
+    used -= ring_packet_footprint(lens[first]);
+    first = (first + 1) % lens.size();
+    --count;
+    if (count == 0) head = tail = 0;
+  }
 };
 
-Bytes make_packet(std::uint8_t kind, std::size_t n, std::uint8_t flags, std::uint64_t trans_id) {
-  const std::byte fill{static_cast<std::uint8_t>(trans_id)};
+// Payload bytes: a fixed pattern, sliced at a per-packet offset.
+const std::array<std::byte, kMaxData + 512>& pattern() {
+  static const auto p = [] {
+    std::array<std::byte, kMaxData + 512> a{};
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::byte(static_cast<std::uint8_t>(i * 7 + i / 251));
+    return a;
+  }();
+  return p;
+}
+
+// Builds the descriptor and type-specific header of a packet of `kind` with
+// an n-byte payload into `hdr` (reused, so no allocation after warm-up).
+void make_header(Bytes& hdr, std::uint8_t kind, std::size_t n, std::uint8_t flags, std::uint64_t trans_id) {
+  hdr.clear();
+  hdr.resize(kPacketDescriptorSize);
+  ByteWriter w(hdr);
+  PacketType type = PacketType::data_inband;
   const auto f = static_cast<std::uint16_t>(flags & 1);
   switch (kind % 4) {
     case 0:
-      return encode(InbandPacket{f, trans_id, Bytes(n, fill)});
+      break;
     case 1:
-      return encode(CompletionPacket{f, trans_id, Bytes(n, fill)});
+      type = PacketType::completion;
+      break;
     case 2: {
-      GpaDirectPacket g;
-      g.flags = f;
-      g.trans_id = trans_id;
+      type = PacketType::data_using_gpa_direct;
       auto count = static_cast<std::uint32_t>(n * 16);
       auto offset = static_cast<std::uint32_t>(flags) * 16u;
-      g.ranges.push_back(
-          GpaRange{count, offset, std::vector<std::uint64_t>(gpa_range_pfn_count(offset, count), trans_id)});
-      g.payload = Bytes(n / 4, fill);
-      return encode(g);
+      w.u32(0);
+      w.u32(1);
+      w.u32(count);
+      w.u32(offset);
+      for (std::uint64_t i = 0; i < gpa_range_pfn_count(offset, count); ++i) w.u64(trans_id + i);
+      break;
     }
-    default: {
-      TransferPagePacket x;
-      x.flags = f;
-      x.trans_id = trans_id;
-      x.xfer_pageset_id = flags;
-      x.sender_owns_set = 1;
-      x.ranges.assign(n % 7, TransferPageRange{static_cast<std::uint32_t>(n), flags});
-      x.payload = Bytes(n, fill);
-      return encode(x);
-    }
+    default:
+      type = PacketType::data_using_xfer_pages;
+      w.u16(flags);
+      w.u8(1);
+      w.u8(0);
+      w.u32(static_cast<std::uint32_t>(n % 7));
+      for (std::size_t i = 0; i < n % 7; ++i) {
+        w.u32(static_cast<std::uint32_t>(n));
+        w.u32(static_cast<std::uint32_t>(i));
+      }
+  }
+  auto d = make_descriptor(type, f, trans_id, hdr.size(), n);
+  VMBH_FUZZ_CHECK(d.ok());
+  encode_descriptor(*d, std::span<std::byte, kPacketDescriptorSize>(hdr.data(), kPacketDescriptorSize));
+}
+
+// Typed decoders accept what make_header built.
+void check_typed(ByteSpan pkt, std::uint8_t kind) {
+  switch (kind % 4) {
+    case 0:
+      VMBH_FUZZ_CHECK(decode_inband(pkt).ok());
+      break;
+    case 1:
+      VMBH_FUZZ_CHECK(decode_completion(pkt).ok());
+      break;
+    case 2:
+      VMBH_FUZZ_CHECK(decode_gpa_direct(pkt).ok());
+      break;
+    default:
+      VMBH_FUZZ_CHECK(decode_transfer_page(pkt).ok());
+      break;
   }
 }
 
 // Copies `n` ring data bytes starting at `at` (wrapping) into / out of a buffer.
 void data_get(RingView v, std::uint32_t at, std::span<std::byte> out) {
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = v.data()[(at + i) % v.data_size()];
+  const std::size_t first = std::min<std::size_t>(out.size(), v.data_size() - at);
+  std::memcpy(out.data(), v.data().data() + at, first);
+  std::memcpy(out.data() + first, v.data().data(), out.size() - first);
 }
 void data_put(RingView v, std::uint32_t at, ByteSpan in) {
-  for (std::size_t i = 0; i < in.size(); ++i) v.data()[(at + i) % v.data_size()] = in[i];
+  if (in.empty()) return;
+  const std::size_t first = std::min<std::size_t>(in.size(), v.data_size() - at);
+  std::memcpy(v.data().data() + at, in.data(), first);
+  std::memcpy(v.data().data(), in.data() + first, in.size() - first);
 }
 
-void expect_read_error(RingView v, Bytes& out, const char* field) {
-  Bytes before(v.bytes().begin(), v.bytes().end());
+std::span<std::byte> snapshot(RingView v) {
+  static std::array<std::byte, kRingHeaderSize + kMaxData> snap;
+  std::memcpy(snap.data(), v.bytes().data(), v.bytes().size());
+  return std::span<std::byte>(snap).first(v.bytes().size());
+}
+
+void expect_read_error(RingView v, std::span<std::byte> out, const char* field) {
+  auto before = snapshot(v);
   auto p = v.peek();
   VMBH_FUZZ_CHECK(!p.ok() && std::strcmp(p.error().field, field) == 0);
   auto r = v.read(out);
@@ -134,16 +218,16 @@ void expect_read_error(RingView v, Bytes& out, const char* field) {
 }
 
 // After chaos: no model, only safety and self-consistency.
-void chaos(RingView v, FuzzInput& in, Bytes& out) {
+void chaos(RingView v, FuzzInput& in, std::span<std::byte> out) {
   v.set_write_index(in.u32());
   v.set_read_index(in.u32());
   v.set_interrupt_mask(in.u8());
   v.set_pending_send_sz(in.u32());
   v.set_feature_bits(in.u8());
   data_put(v, v.read_index() % v.data_size(), in.bytes(v.data_size()));
-  const Bytes small = encode(InbandPacket{0, 1, {}});
+  const auto small = encode_descriptor(PacketDescriptor{6, 2, 2, 0, 1});
   for (int round = 0; round < 8; ++round) {
-    Bytes before(v.bytes().begin(), v.bytes().end());
+    auto before = snapshot(v);
     auto avail = v.bytes_to_read();
     auto r = v.read(out);
     if (r) {
@@ -169,55 +253,61 @@ void chaos(RingView v, FuzzInput& in, Bytes& out) {
 
 void ring_mode(FuzzInput& in) {
   const std::size_t pages = 1 + in.u8() % kMaxPages;
-  static std::array<std::byte, kRingHeaderSize + kMaxPages * kRingPageSize> buf;
-  std::memset(buf.data(), 0, buf.size());
+  static std::array<std::byte, kRingHeaderSize + kMaxData> buf;
+  std::memset(buf.data(), 0, kRingHeaderSize + pages * kRingPageSize);
   RingView v = *RingView::create(std::span<std::byte>(buf).first(kRingHeaderSize + pages * kRingPageSize));
   const std::uint32_t size = v.data_size();
   const std::uint32_t start = (in.u16() % (size / 8)) * 8;
   v.set_write_index(start);
   v.set_read_index(start);
-  Model m;
-  Bytes out(size);
+  static Model m;
+  m.reset();
+  static std::array<std::byte, kMaxData> out_buf;
+  const std::span<std::byte> out(out_buf.data(), size);
+  static Bytes hdr;
   std::uint64_t trans = 0;
 
   for (std::size_t step = 0; step < kMaxOps && !in.empty(); ++step) {
     switch (in.u8() % ops::kOpCount) {
       case ops::kWrite: {
-        std::uint8_t kind = in.u8();
-        std::size_t n = in.u16() % (size + 64);
-        std::uint8_t flags = in.u8();
-        Bytes pkt = make_packet(kind, n, flags, ++trans);
-        VMBH_FUZZ_CHECK(!pkt.empty());
-        const std::size_t foot = ring_packet_footprint(pkt.size());
-        const bool was_empty = m.packets.empty();
+        const std::uint8_t kind = in.u8();
+        const std::size_t n = in.u16() % (size + 64);
+        const std::uint8_t flags = in.u8();
+        make_header(hdr, kind, n, flags, ++trans);
+        // Payload gathered from two slices of the pattern (split chosen by flags).
+        const ByteSpan payload = ByteSpan(pattern()).subspan(trans % 256, n);
+        const std::size_t split = std::min<std::size_t>(n, flags);
+        const ByteSpan parts[] = {hdr, payload.first(split), payload.subspan(split)};
+        const std::size_t padded = align8(hdr.size() + n);
+        const std::size_t foot = ring_packet_footprint(padded);
+        const bool was_empty = m.empty();
         const bool masked = v.interrupt_mask() != 0;
-        auto r = v.write(pkt);
+        auto r = v.write(parts);
         VMBH_FUZZ_CHECK(r.ok() == (size - m.used > foot));
         if (!r) {
           VMBH_FUZZ_CHECK(r.error().code == Errc::no_space);
           break;
         }
         VMBH_FUZZ_CHECK(*r == (was_empty && !masked));
-        m.used += foot;
-        m.packets.push_back(std::move(pkt));
+        m.push(parts, padded);
         break;
       }
       case ops::kRead: {
         const bool use_peek = in.u8() & 1;
-        if (m.packets.empty()) {
+        if (m.empty()) {
           VMBH_FUZZ_CHECK(v.peek().error().code == Errc::empty);
           VMBH_FUZZ_CHECK(v.read(out).error().code == Errc::empty);
           break;
         }
         const std::size_t free_before = size - m.used;
-        const Bytes& want = m.packets.front();
+        const ByteSpan want = m.front();
         bool signal = false;
         if (use_peek) {
           auto p = v.peek();
           VMBH_FUZZ_CHECK(p.ok());
           VMBH_FUZZ_CHECK(p->size() == want.size());
-          VMBH_FUZZ_CHECK(same(p->first, ByteSpan(want).first(p->first.size())));
-          VMBH_FUZZ_CHECK(same(p->second, ByteSpan(want).subspan(p->first.size())));
+          VMBH_FUZZ_CHECK(same(p->first, want.first(p->first.size())));
+          VMBH_FUZZ_CHECK(same(p->second, want.subspan(p->first.size())));
           auto c = v.consume(*p);
           VMBH_FUZZ_CHECK(c.ok());
           signal = *c;
@@ -225,10 +315,13 @@ void ring_mode(FuzzInput& in) {
           auto r = v.read(out);
           VMBH_FUZZ_CHECK(r.ok());
           VMBH_FUZZ_CHECK(same(ByteSpan(out).first(r->size), want));
+          check_typed(ByteSpan(out).first(r->size), static_cast<std::uint8_t>(r->desc.type == 6    ? 0
+                                                                              : r->desc.type == 11 ? 1
+                                                                              : r->desc.type == 9  ? 2
+                                                                                                   : 3));
           signal = r->signal;
         }
-        m.used -= ring_packet_footprint(want.size());
-        m.packets.pop_front();
+        m.pop();
         const std::size_t free_after = size - m.used;
         const std::uint32_t pending = v.pending_send_sz();
         const bool want_signal = (v.feature_bits() & kRingFeaturePendingSendSz) != 0 && pending != 0 &&
@@ -251,8 +344,9 @@ void ring_mode(FuzzInput& in) {
         write_side ? v.set_write_index(value) : v.set_read_index(value);
         const char* field = write_side ? "ring.write_index" : "ring.read_index";
         expect_read_error(v, out, field);
-        Bytes before(v.bytes().begin(), v.bytes().end());
-        auto w = v.write(encode(InbandPacket{}));
+        auto before = snapshot(v);
+        const auto bare = encode_descriptor(PacketDescriptor{6, 2, 2, 0, 0});
+        auto w = v.write(bare);
         VMBH_FUZZ_CHECK(!w.ok() && std::strcmp(w.error().field, field) == 0);
         VMBH_FUZZ_CHECK(same(before, v.bytes()));
         write_side ? v.set_write_index(saved) : v.set_read_index(saved);
@@ -260,7 +354,7 @@ void ring_mode(FuzzInput& in) {
       }
       case ops::kBadDesc: {
         const std::uint8_t kind = in.u8() % 3;
-        if (m.packets.empty()) break;
+        if (m.empty()) break;
         std::array<std::byte, kPacketDescriptorSize> saved{};
         const std::uint32_t at = v.read_index();
         data_get(v, at, saved);
