@@ -24,6 +24,23 @@ void copy_out(const std::byte* data, std::uint32_t size, std::uint32_t pos, std:
   if (first < dst.size()) std::memcpy(dst.data() + first, data, dst.size() - first);
 }
 
+std::uint64_t le(const std::byte* p, std::size_t n) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < n; ++i) v |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+// The fixed 16 descriptor bytes (no Result: the size is known).
+PacketDescriptor descriptor_from(const std::array<std::byte, kPacketDescriptorSize>& b) {
+  PacketDescriptor d;
+  d.type = static_cast<std::uint16_t>(le(b.data(), 2));
+  d.offset8 = static_cast<std::uint16_t>(le(b.data() + 2, 2));
+  d.len8 = static_cast<std::uint16_t>(le(b.data() + 4, 2));
+  d.flags = static_cast<std::uint16_t>(le(b.data() + 6, 2));
+  d.trans_id = le(b.data() + 8, 8);
+  return d;
+}
+
 Error at_ring_offset(const Error& e, std::size_t base) { return Error{e.code, e.field, base + e.offset}; }
 
 constexpr std::array<std::byte, kPacketAlign> kZeros{};
@@ -84,9 +101,9 @@ Result<bool> RingView::write(std::span<const ByteSpan> parts) const {
   }
   if (total < kPacketDescriptorSize) return Error{Errc::truncated, "packet.type", total};
   const std::size_t padded = align8(total);
-  auto desc = decode_descriptor_raw(desc_bytes);
-  if (Status s = validate_descriptor(*desc, padded); !s) return s.error();
-  if (desc->packet_size() != padded) return Error{Errc::bad_length, "packet.len8", 4};
+  const PacketDescriptor desc = descriptor_from(desc_bytes);
+  if (Status s = validate_descriptor(desc, padded); !s) return s.error();
+  if (desc.packet_size() != padded) return Error{Errc::bad_length, "packet.len8", 4};
 
   const std::size_t footprint = padded + kPacketTrailerSize;
   const std::uint32_t free_bytes = ring_bytes_to_write(ix->read, ix->write, size_);
@@ -127,14 +144,14 @@ Result<PeekedPacket> RingView::peek() const {
 
   std::array<std::byte, kPacketDescriptorSize> desc_bytes{};
   copy_out(data_, size_, ix->read, desc_bytes);
-  auto desc = decode_descriptor_raw(desc_bytes);
-  if (Status s = validate_descriptor(*desc, avail - kPacketTrailerSize); !s)
+  const PacketDescriptor desc = descriptor_from(desc_bytes);
+  if (Status s = validate_descriptor(desc, avail - kPacketTrailerSize); !s)
     return at_ring_offset(s.error(), at);
 
   PeekedPacket p;
-  p.desc = *desc;
+  p.desc = desc;
   p.read_index = ix->read;
-  const std::size_t len = desc->packet_size();
+  const std::size_t len = desc.packet_size();
   const std::size_t first = std::min<std::size_t>(len, size_ - ix->read);
   p.first = ByteSpan(data_ + ix->read, first);
   p.second = ByteSpan(data_, len - first);
@@ -143,9 +160,11 @@ Result<PeekedPacket> RingView::peek() const {
 }
 
 bool RingView::signal_after_read(std::uint32_t old_read, std::uint32_t new_read) const {
-  // The new read_index is published before pending_send_sz is looked at (hv_pkt_iter_close).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Without the writer's feature bit nobody waits for space (checked before
+  // the barrier, as hv_pkt_iter_close does).
   if ((feature_bits() & kRingFeaturePendingSendSz) == 0) return false;
+  // The new read_index is published before pending_send_sz is looked at.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   const std::uint32_t pending = pending_send_sz();
   if (pending == 0) return false;
   std::atomic_thread_fence(std::memory_order_acquire);

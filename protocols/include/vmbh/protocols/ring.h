@@ -149,16 +149,16 @@ class RingView {
   std::span<std::byte> data() const { return ring_.subspan(kRingHeaderSize); }
 
   // Raw header fields (one load each, unvalidated).
-  std::uint32_t write_index() const { return load_u32(ring_, kRingWriteIndexOffset); }
-  std::uint32_t read_index() const { return load_u32(ring_, kRingReadIndexOffset); }
-  std::uint32_t interrupt_mask() const { return load_u32(ring_, kRingInterruptMaskOffset); }
-  std::uint32_t pending_send_sz() const { return load_u32(ring_, kRingPendingSendSzOffset); }
-  std::uint32_t feature_bits() const { return load_u32(ring_, kRingFeatureBitsOffset); }
-  void set_write_index(std::uint32_t v) const { store_u32(ring_, kRingWriteIndexOffset, v); }
-  void set_read_index(std::uint32_t v) const { store_u32(ring_, kRingReadIndexOffset, v); }
-  void set_interrupt_mask(std::uint32_t v) const { store_u32(ring_, kRingInterruptMaskOffset, v); }
-  void set_pending_send_sz(std::uint32_t v) const { store_u32(ring_, kRingPendingSendSzOffset, v); }
-  void set_feature_bits(std::uint32_t v) const { store_u32(ring_, kRingFeatureBitsOffset, v); }
+  std::uint32_t write_index() const { return get(kRingWriteIndexOffset); }
+  std::uint32_t read_index() const { return get(kRingReadIndexOffset); }
+  std::uint32_t interrupt_mask() const { return get(kRingInterruptMaskOffset); }
+  std::uint32_t pending_send_sz() const { return get(kRingPendingSendSzOffset); }
+  std::uint32_t feature_bits() const { return get(kRingFeatureBitsOffset); }
+  void set_write_index(std::uint32_t v) const { put(kRingWriteIndexOffset, v); }
+  void set_read_index(std::uint32_t v) const { put(kRingReadIndexOffset, v); }
+  void set_interrupt_mask(std::uint32_t v) const { put(kRingInterruptMaskOffset, v); }
+  void set_pending_send_sz(std::uint32_t v) const { put(kRingPendingSendSzOffset, v); }
+  void set_feature_bits(std::uint32_t v) const { put(kRingFeatureBitsOffset, v); }
 
   // Loads both indices once and validates them.
   Result<RingIndices> indices() const;
@@ -192,6 +192,16 @@ class RingView {
       : ring_(ring),
         data_(ring.data() + kRingHeaderSize),
         size_(static_cast<std::uint32_t>(ring.size() - kRingHeaderSize)) {}
+  // Little-endian header access; at + 4 <= kRingHeaderSize always holds.
+  std::uint32_t get(std::size_t at) const {
+    const std::byte* p = ring_.data() + at;
+    return std::to_integer<std::uint32_t>(p[0]) | (std::to_integer<std::uint32_t>(p[1]) << 8) |
+           (std::to_integer<std::uint32_t>(p[2]) << 16) | (std::to_integer<std::uint32_t>(p[3]) << 24);
+  }
+  void put(std::size_t at, std::uint32_t v) const {
+    std::byte* p = ring_.data() + at;
+    for (std::size_t i = 0; i < 4; ++i) p[i] = std::byte(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
   Status check_index(std::uint32_t v, const char* field, std::size_t at) const;
   bool signal_after_read(std::uint32_t old_read, std::uint32_t new_read) const;
 
