@@ -86,7 +86,7 @@ struct UnixTimespec {
 // seconds are negative, nanoseconds still in [0, 10^9)).
 UnixTimespec hv_time_to_timespec(std::uint64_t hv_time);
 // nullopt if tv_nsec is outside [0, 10^9) or the time is before 1601 or after
-// the last Hyper-V time (u64 max, in the year 60055). Sub-100 ns parts are
+// the last Hyper-V time (u64 max, in the year 60056). Sub-100 ns parts are
 // truncated toward the past.
 std::optional<std::uint64_t> timespec_to_hv_time(const UnixTimespec& ts);
 
