@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "fuzz_check.h"
@@ -22,6 +23,11 @@
 namespace {
 
 using namespace vmbh::proto;
+
+// memcmp instead of a byte loop: much cheaper under coverage instrumentation.
+bool same_bytes(ByteSpan a, ByteSpan b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
 
 Bytes& scratch() {
   static Bytes b;
@@ -49,7 +55,7 @@ void heartbeat(ByteSpan body) {
   encode(*d, w);
   VMBH_FUZZ_CHECK(b.size() == kHeartbeatMsgSize);
   const std::size_t n = std::min(body.size(), kHeartbeatMsgSize);
-  VMBH_FUZZ_CHECK(std::equal(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n), body.begin()));
+  VMBH_FUZZ_CHECK(same_bytes(ByteSpan(b).first(n), body.first(n)));
   auto again = decode_heartbeat(b);
   VMBH_FUZZ_CHECK(again.ok() && *again == *d);
   VMBH_FUZZ_CHECK(heartbeat_reply(*d).seq_num == d->seq_num + 1);
@@ -62,20 +68,16 @@ void shutdown(ByteSpan body) {
   Bytes& b = scratch();
   ByteWriter w(b);
   encode(*d, w);
-  VMBH_FUZZ_CHECK(std::ranges::equal(b, body.first(kShutdownMsgSize)));
+  VMBH_FUZZ_CHECK(same_bytes(b, body.first(kShutdownMsgSize)));
   auto again = decode_shutdown(b);
   VMBH_FUZZ_CHECK(again.ok() && *again == *d);
   const auto action = shutdown_action(d->flags);
   VMBH_FUZZ_CHECK(action.has_value() == (d->flags <= 5));
   if (action) VMBH_FUZZ_CHECK(shutdown_flags(*action, shutdown_forced(d->flags)) == d->flags);
   VMBH_FUZZ_CHECK((linux_shutdown_status(d->flags, true) == kHvSOk) == action.has_value());
+  // The text decodes or fails cleanly (UTF-16 round trips are the utf16 tests' job).
   auto text = d->display_message_utf8();
-  if (text) {
-    ShutdownMsg copy = *d;
-    VMBH_FUZZ_CHECK(copy.set_display_message(*text).ok());
-    auto text2 = copy.display_message_utf8();
-    VMBH_FUZZ_CHECK(text2.ok() && *text2 == *text);
-  }
+  if (text) VMBH_FUZZ_CHECK(text->size() <= 3 * kShutdownDisplayMessageSize / 2);
 }
 
 void timesync(ByteSpan body, IcVersion version) {
@@ -86,7 +88,7 @@ void timesync(ByteSpan body, IcVersion version) {
   Bytes& b = scratch();
   ByteWriter w(b);
   encode(*d, w);
-  VMBH_FUZZ_CHECK(std::ranges::equal(b, body.first(need)));
+  VMBH_FUZZ_CHECK(same_bytes(b, body.first(need)));
   auto again = decode_timesync(b, version);
   VMBH_FUZZ_CHECK(again.ok() && *again == *d);
   std::visit([](const auto& m) { check_time(m.parenttime); }, *d);
@@ -99,7 +101,7 @@ void packet(ByteSpan in) {
     Bytes& b = scratch();
     ByteWriter w(b);
     encode(*m, w);
-    VMBH_FUZZ_CHECK(std::ranges::equal(b, in));
+    VMBH_FUZZ_CHECK(same_bytes(b, in));
     auto again = decode_ic_message(b);
     VMBH_FUZZ_CHECK(again.ok() && *again == *m);
   }
@@ -119,7 +121,7 @@ void packet(ByteSpan in) {
         Bytes& b = scratch();
         ByteWriter w(b);
         encode(*n, w);
-        VMBH_FUZZ_CHECK(std::ranges::equal(b, m->body));
+        VMBH_FUZZ_CHECK(same_bytes(b, m->body));
       }
       break;
     }

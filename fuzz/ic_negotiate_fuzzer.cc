@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "fuzz_check.h"
@@ -18,6 +19,11 @@
 namespace {
 
 using namespace vmbh::proto;
+
+// memcmp instead of a byte loop: much cheaper under coverage instrumentation.
+bool same_bytes(ByteSpan a, ByteSpan b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
 
 bool in_list(std::span<const IcVersion> list, IcVersion v) {
   return std::ranges::find(list, v) != list.end();
@@ -30,14 +36,14 @@ LinuxNegotiation run_linux(ByteSpan in, std::span<const IcVersion> fw, std::span
   LinuxNegotiation ln = linux_negotiate_in_place(buf, fw, srv);
   if (in.size() < kIcMessageHeaderSize) {
     VMBH_FUZZ_CHECK(!ln.answered);
-    VMBH_FUZZ_CHECK(std::ranges::equal(buf, in));
+    VMBH_FUZZ_CHECK(same_bytes(buf, in));
     return ln;
   }
   VMBH_FUZZ_CHECK(ln.answered);
   VMBH_FUZZ_CHECK(buf.size() == in.size());
   VMBH_FUZZ_CHECK(buf[25] == std::byte{kIcFlagsGuestResponse});
   // The pipe header and everything before the counts but icmsgsize/icflags is untouched.
-  VMBH_FUZZ_CHECK(std::equal(buf.begin(), buf.begin() + 18, in.begin()));
+  VMBH_FUZZ_CHECK(same_bytes(ByteSpan(buf).first(18), in.first(18)));
   VMBH_FUZZ_CHECK(ln.selection_ran == (in.size() >= kIcNegotiateMinPacketSize));
   if (!ln.selection_ran) return ln;
 
@@ -92,7 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   scratch.clear();
   ByteWriter w(scratch);
   encode(*m, w);
-  VMBH_FUZZ_CHECK(std::ranges::equal(scratch, in));
+  VMBH_FUZZ_CHECK(same_bytes(scratch, in));
   auto again = decode_ic_message(scratch);
   VMBH_FUZZ_CHECK(again.ok() && *again == *m);
 
@@ -100,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (n) {
     scratch.clear();
     encode(*n, w);
-    VMBH_FUZZ_CHECK(std::ranges::equal(scratch, m->body));
+    VMBH_FUZZ_CHECK(same_bytes(scratch, m->body));
     auto n2 = decode_ic_negotiate(scratch);
     VMBH_FUZZ_CHECK(n2.ok() && *n2 == *n);
     // The pure selection agrees with Linux on the raw packet.
@@ -117,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (r) {
     scratch.clear();
     encode(*r, w);
-    VMBH_FUZZ_CHECK(std::ranges::equal(scratch, m->body));
+    VMBH_FUZZ_CHECK(same_bytes(scratch, m->body));
     auto r2 = decode_ic_negotiate_response(scratch);
     VMBH_FUZZ_CHECK(r2.ok() && *r2 == *r);
   }

@@ -1,6 +1,7 @@
 #include "vmbh/protocols/ic.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace vmbh::proto {
 
@@ -48,7 +49,9 @@ void read_ic_header(ByteReader& r, IcHeader& h) {
   h.reserved[1] = r.u8("ic_header.reserved");
 }
 
-bool span_equal(ByteSpan a, ByteSpan b) { return std::ranges::equal(a, b); }
+bool span_equal(ByteSpan a, ByteSpan b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
 
 // Linux's search: guest versions in order; the first offered entry equal to
 // it wins. `offered(j)` yields offered entry j of [begin, end).

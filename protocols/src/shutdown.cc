@@ -1,6 +1,7 @@
 #include "vmbh/protocols/shutdown.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "vmbh/protocols/ic.h"
 #include "vmbh/protocols/utf16.h"
@@ -43,6 +44,11 @@ Status ShutdownMsg::set_display_message(std::string_view utf8) {
   display_message.fill(std::byte{0});
   std::copy(text->begin(), text->end(), display_message.begin());
   return {};
+}
+
+bool ShutdownMsg::operator==(const ShutdownMsg& o) const {
+  return reason_code == o.reason_code && timeout_seconds == o.timeout_seconds && flags == o.flags &&
+         std::memcmp(display_message.data(), o.display_message.data(), display_message.size()) == 0;
 }
 
 Result<ShutdownMsg> decode_shutdown(ByteSpan body) {
