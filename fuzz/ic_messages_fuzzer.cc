@@ -94,7 +94,28 @@ void timesync(ByteSpan body, IcVersion version) {
   std::visit([](const auto& m) { check_time(m.parenttime); }, *d);
 }
 
+// Linux's handling on each channel: answers keep the length, carry
+// transaction|response, and a heartbeat answer holds seq_num + 1.
+void linux_answers(ByteSpan in) {
+  static Bytes buf;
+  for (LinuxIcService svc : {LinuxIcService::heartbeat, LinuxIcService::shutdown, LinuxIcService::timesync}) {
+    buf.assign(in.begin(), in.end());
+    LinuxIcGuestState st;
+    st.service_version = {4, 0};
+    const LinuxIcAnswer a = linux_ic_answer_in_place(svc, buf, st);
+    VMBH_FUZZ_CHECK(buf.size() == in.size());
+    if (!a.answered) {
+      VMBH_FUZZ_CHECK(same_bytes(buf, in));
+      continue;
+    }
+    VMBH_FUZZ_CHECK(buf[25] == std::byte{kIcFlagsGuestResponse});
+    if (a.effect == LinuxIcEffect::heartbeat) VMBH_FUZZ_CHECK(load_u64(buf, 28) == load_u64(in, 28) + 1);
+    if (a.effect == LinuxIcEffect::rejected) VMBH_FUZZ_CHECK(load_u32(buf, 20) == kHvEFail);
+  }
+}
+
 void packet(ByteSpan in) {
+  linux_answers(in);
   auto m = decode_ic_message(in);
   if (!m) return;
   {

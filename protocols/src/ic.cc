@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "vmbh/protocols/heartbeat.h"
+#include "vmbh/protocols/shutdown.h"
+#include "vmbh/protocols/timesync.h"
+
 namespace vmbh::proto {
 
 namespace {
@@ -351,6 +355,59 @@ IcNegotiateResponse make_negotiate_response(const IcVersionChoice& choice) {
   n.framework = choice.framework;
   n.message = choice.message;
   return n;
+}
+
+LinuxIcAnswer linux_ic_answer_in_place(LinuxIcService service, std::span<std::byte> packet,
+                                       LinuxIcGuestState& state) {
+  constexpr std::size_t kOffType = kIcPipeHeaderSize + 4;
+  constexpr std::size_t kOffStatus = kIcPipeHeaderSize + 12;
+  constexpr std::size_t kOffBody = kIcMessageHeaderSize;
+  LinuxIcAnswer a;
+  if (packet.size() < kIcMessageHeaderSize) return a;
+  const auto type = static_cast<IcMsgType>(load_u16(packet, kOffType));
+  if (type == IcMsgType::negotiate) {
+    std::span<const IcVersion> srv = kLinuxHeartbeatVersions;
+    if (service == LinuxIcService::shutdown) srv = kLinuxShutdownVersions;
+    if (service == LinuxIcService::timesync) srv = kLinuxTimesyncVersions;
+    const LinuxNegotiation n = linux_negotiate_in_place(packet, kLinuxUtilFrameworkVersions, srv);
+    if (n.selection_ran) state.service_version = n.choice.message;
+    a.answered = true;
+    a.effect = LinuxIcEffect::negotiated;
+    return a;
+  }
+  const IcMsgType own = service == LinuxIcService::heartbeat  ? IcMsgType::heartbeat
+                        : service == LinuxIcService::shutdown ? IcMsgType::shutdown
+                                                              : IcMsgType::timesync;
+  if (type != own) {
+    store_u32(packet, kOffStatus, kHvEFail);
+    a.effect = LinuxIcEffect::rejected;
+  } else if (service == LinuxIcService::heartbeat) {
+    if (packet.size() < kOffBody + kHeartbeatMinSize) return a;
+    store_u64(packet, kOffBody, load_u64(packet, kOffBody) + 1);
+    a.effect = LinuxIcEffect::heartbeat;
+  } else if (service == LinuxIcService::shutdown) {
+    if (packet.size() < kOffBody + kShutdownMsgSize) return a;
+    const std::uint32_t flags = load_u32(packet, kOffBody + 8);
+    const std::uint32_t status = linux_shutdown_status(flags, state.hibernation_supported);
+    store_u32(packet, kOffStatus, status);
+    const std::optional<ShutdownAction> action = shutdown_action(flags);
+    if (status != kHvSOk || !action) {
+      a.effect = LinuxIcEffect::rejected;
+    } else {
+      a.effect = *action == ShutdownAction::shutdown ? LinuxIcEffect::shutdown
+                 : *action == ShutdownAction::reboot ? LinuxIcEffect::reboot
+                                                     : LinuxIcEffect::hibernate;
+    }
+  } else {
+    const bool ref = timesync_uses_ref_data(state.service_version);
+    const std::size_t need = ref ? kTimesyncRefDataSize : kTimesyncDataSize;
+    if (packet.size() < kOffBody + need) return a;
+    const std::uint8_t flags = std::to_integer<std::uint8_t>(packet[kOffBody + (ref ? 16 : 24)]);
+    a.effect = timesync_sets_clock(flags) ? LinuxIcEffect::time_set : LinuxIcEffect::time_sample;
+  }
+  packet[kOffIcflags] = std::byte{kIcFlagsGuestResponse};
+  a.answered = true;
+  return a;
 }
 
 }  // namespace vmbh::proto

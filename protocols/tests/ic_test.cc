@@ -458,6 +458,42 @@ TEST(IcLinuxNegotiate, LinuxReadsVersionsInRingPadding) {
   EXPECT_FALSE(decode_ic_negotiate(m->body).ok());
 }
 
+TEST(IcLinuxNegotiate, SlotWritesStayInsideThePacket) {
+  // Zero counts (36 bytes) plus two padding bytes 0xAA 0xBB: the selection
+  // runs and fails; of the slots only the first u16 (36..37) lies inside.
+  Bytes pkt = *host_negotiate_offer(std::span<const IcVersion>{}, std::span<const IcVersion>{});
+  ASSERT_EQ(pkt.size(), 36u);
+  pkt.push_back(std::byte{0xAA});
+  pkt.push_back(std::byte{0xBB});
+  Bytes expect = pkt;
+  expect[18] = std::byte{0x10};  // icmsgsize 16
+  expect[25] = std::byte{0x05};
+  expect[36] = std::byte{0x00};  // slot 0 major = icframe_vercnt 0
+  expect[37] = std::byte{0x00};
+  auto reply = linux_negotiate_reply(pkt, kLinuxUtilFrameworkVersions, kLinuxHeartbeatVersions);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->packet, expect);
+  EXPECT_FALSE(reply->negotiation.choice.found);
+}
+
+TEST(IcLinuxNegotiate, ReservedAndStatusKept) {
+  IcNegotiate n = make_offer({{3, 0}}, {{3, 0}});
+  n.reserved = 0x01020304;
+  IcHeader h = make_ic_request_header(IcMsgType::negotiate, {3, 0}, {3, 0}, 0x42);
+  h.status = 0x12345678;
+  Bytes pkt = encode_ic_message(h, encode_negotiate(n));
+  auto reply = linux_negotiate_reply(pkt, kLinuxUtilFrameworkVersions, kLinuxHeartbeatVersions);
+  ASSERT_TRUE(reply.has_value());
+  auto m = decode_ic_message(reply->packet);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->header.status, 0x12345678u);
+  EXPECT_EQ(m->header.ictransaction_id, 0x42);
+  auto r = decode_ic_negotiate_response(m->body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->reserved, 0x01020304u);
+  EXPECT_TRUE(r->accepted());
+}
+
 TEST(IcNegotiateResponse, GoldenAndValidation) {
   Bytes golden = bytes_of(1, 0, 1, 0, 0, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0);
   auto r = decode_ic_negotiate_response(golden);

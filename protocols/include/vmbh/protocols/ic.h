@@ -282,4 +282,48 @@ void encode(const IcNegotiateResponse& r, ByteWriter& w);
 // The answer body Linux writes for a given choice.
 IcNegotiateResponse make_negotiate_response(const IcVersionChoice& choice);
 
+// ---------------------------------------------------------------------------
+// Linux 6.1's answers on the heartbeat, shutdown and timesync channels
+// ---------------------------------------------------------------------------
+
+enum class LinuxIcService : std::uint8_t { heartbeat, shutdown, timesync };
+
+// What the driver keeps between packets.
+struct LinuxIcGuestState {
+  // The service version it stored at the last negotiation (the drivers start at 0).
+  IcVersion service_version;
+  bool hibernation_supported = false;
+};
+
+enum class LinuxIcEffect : std::uint8_t {
+  none,         // no answer, or an answer without action
+  negotiated,   // a negotiate packet was answered (see the stored version)
+  heartbeat,    // seq_num incremented
+  shutdown,     // power off scheduled
+  reboot,       // reboot scheduled
+  hibernate,    // hibernation uevent sent
+  rejected,     // status set to E_FAIL (bad shutdown flags, unexpected type)
+  time_sample,  // timesync sample recorded
+  time_set,     // timesync sample recorded and the clock set (sync flag)
+};
+
+struct LinuxIcAnswer {
+  bool answered = false;  // false: the packet is dropped without an answer
+  LinuxIcEffect effect = LinuxIcEffect::none;
+  bool operator==(const LinuxIcAnswer&) const = default;
+};
+
+// What the hv_utils driver of `service` does with one received packet
+// (`packet` = the received VMBus payload, recvlen = packet.size()), in place:
+// packets under 28 bytes are dropped; negotiate packets go through
+// linux_negotiate_in_place with the service's lists (storing the service
+// version in `state` whenever the selection ran, found or not); service
+// messages too short for their body are dropped (heartbeat: 8 bytes of
+// seq_num; shutdown: 2060; timesync: 22 or 25 by the stored version); a
+// heartbeat gets seq_num + 1, a shutdown request its status; any other type
+// gets status E_FAIL. Every answer has icflags transaction|response and all
+// packet.size() bytes.
+LinuxIcAnswer linux_ic_answer_in_place(LinuxIcService service, std::span<std::byte> packet,
+                                       LinuxIcGuestState& state);
+
 }  // namespace vmbh::proto
