@@ -70,8 +70,8 @@ std::vector<ChannelMessage> every_type(VmbusVersion v) {
       ModifyChannelResponse{14, 0},
   };
   std::vector<ChannelMessage> out;
-  for (auto& m : all) {
-    if (channel_message_exists(message_type(m), v)) out.push_back(std::move(m));
+  for (const auto& m : all) {
+    if (channel_message_exists(message_type(m), v)) out.push_back(m);
   }
   return out;
 }

@@ -27,7 +27,8 @@ Result<SynicMessage> decode_synic_message(ByteSpan slot) {
   if (r.ok() && m.payload_size > kSynicMaxPayload) {
     return Error{Errc::bad_length, "synic.payload_size", size_at};
   }
-  return r.finish(std::move(m));
+  if (!r.ok()) return *r.error();
+  return m;
 }
 
 void encode(const SynicMessage& m, ByteWriter& w) {

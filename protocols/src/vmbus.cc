@@ -33,7 +33,7 @@ Result<ChannelMessage> decode_offer(ByteReader& r) {
   m.monitor_flags = r.u8("offer.monitor_allocated");
   m.interrupt_flags = r.u16("offer.is_dedicated_interrupt");
   m.connection_id = r.u32("offer.connection_id");
-  return r.finish(ChannelMessage(std::move(m)));
+  return r.finish(ChannelMessage(m));
 }
 
 Result<ChannelMessage> decode_gpadl_header(ByteReader& r) {
@@ -54,7 +54,7 @@ Result<ChannelMessage> decode_gpadl_header(ByteReader& r) {
   if (m.range_buflen % 8 != 0 || m.range_buflen < kGpaRangeHeaderSize + 8 * n) {
     return Error{Errc::bad_length, "gpadl_header.range_buflen", buflen_at};
   }
-  return r.finish(ChannelMessage(std::move(m)));
+  return r.finish(ChannelMessage(m));
 }
 
 Result<ChannelMessage> decode_gpadl_body(ByteReader& r) {
@@ -65,7 +65,7 @@ Result<ChannelMessage> decode_gpadl_body(ByteReader& r) {
   if (r.remaining() % 8 != 0) return Error{Errc::bad_length, "gpadl_body.pfn", r.offset()};
   const std::size_t n = r.remaining() / 8;  // <= 28
   for (std::size_t i = 0; i < n; ++i) m.pfns.push_back(r.u64("gpadl_body.pfn"));
-  return r.finish(ChannelMessage(std::move(m)));
+  return r.finish(ChannelMessage(m));
 }
 
 Result<ChannelMessage> decode_initiate_contact(ByteReader& r) {
@@ -82,7 +82,7 @@ Result<ChannelMessage> decode_initiate_contact(ByteReader& r) {
   }
   m.monitor_page1 = r.u64("initiate_contact.monitor_page1");
   m.monitor_page2 = r.u64("initiate_contact.monitor_page2");
-  return r.finish(ChannelMessage(std::move(m)));
+  return r.finish(ChannelMessage(m));
 }
 
 Result<ChannelMessage> decode_body(ChannelMessageType type, ByteReader& r, VmbusVersion v) {
@@ -169,7 +169,7 @@ Result<ChannelMessage> decode_body(ChannelMessageType type, ByteReader& r, Vmbus
       if (r.ok() && has_feature(v, VmbusFeature::tl_connect_silo_id) && r.remaining() >= 16) {
         m.silo_id = read_guid(r, "tl_connect_request.silo_id");
       }
-      return r.finish(ChannelMessage(std::move(m)));
+      return r.finish(ChannelMessage(m));
     }
     case T::modify_channel: {
       ModifyChannel m;
@@ -182,7 +182,7 @@ Result<ChannelMessage> decode_body(ChannelMessageType type, ByteReader& r, Vmbus
       m.guest_endpoint_id = read_guid(r, "tl_connect_result.guest_endpoint_id");
       m.host_service_id = read_guid(r, "tl_connect_result.host_service_id");
       m.status = r.u32("tl_connect_result.status");
-      return r.finish(ChannelMessage(std::move(m)));
+      return r.finish(ChannelMessage(m));
     }
     case T::modify_channel_response: {
       ModifyChannelResponse m;

@@ -57,6 +57,19 @@ TEST(GpadlLimits, FollowFromThe240BytePayload) {
   EXPECT_EQ(gpa_range_page_count(0xFFFFFFFF, 4095), 0x100001u);  // no overflow
 }
 
+TEST(GpadlLimits, PfnArrayHoldsItsCapacity) {
+  PfnArray<kGpadlHeaderMaxPfns> a;
+  for (std::size_t i = 0; i < kGpadlHeaderMaxPfns; ++i) EXPECT_TRUE(a.push_back(i));
+  EXPECT_TRUE(a.full());
+  EXPECT_FALSE(a.push_back(99));
+  EXPECT_EQ(a.size(), 26u);
+  PfnArray<kGpadlHeaderMaxPfns> b = a;
+  EXPECT_EQ(a, b);
+  b.clear();
+  EXPECT_TRUE(b.empty());
+  EXPECT_FALSE(a == b);
+}
+
 TEST(GpadlSplit, ExactlyTwentySixPfnsNeedNoBody) {
   auto pfns = pfn_run(26);
   auto m = split_gpadl(14, kLinuxFirstGpadlHandle, pfns);

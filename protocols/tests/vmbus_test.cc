@@ -280,6 +280,23 @@ TEST(VmbusRoundTrip, HeaderPaddingIgnored) {
   EXPECT_EQ(std::get<RescindChannelOffer>(*d).child_relid, 9u);
 }
 
+TEST(VmbusRoundTrip, OfferReservedBitsAndFieldsPreserved) {
+  OfferChannel o;
+  o.reserved1 = 0x1122334455667788;
+  o.reserved2 = 1;
+  o.reserved3 = 0xBEEF;
+  o.monitor_flags = 0xFE;      // reserved bits only
+  o.interrupt_flags = 0xFFFE;  // reserved bits only
+  const Bytes b = encode(o, VmbusVersion::win7);
+  EXPECT_EQ(b[189], std::byte{0xFE});
+  auto d = decode_channel_message(b, VmbusVersion::win7);
+  ASSERT_TRUE(d.ok());
+  const auto& got = std::get<OfferChannel>(*d);
+  EXPECT_EQ(got, o);
+  EXPECT_FALSE(got.monitor_allocated());
+  EXPECT_FALSE(got.is_dedicated_interrupt());
+}
+
 // ---------------------------------------------------------------------------
 // Golden bytes, written from include/linux/hyperv.h
 
