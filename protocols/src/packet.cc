@@ -2,12 +2,6 @@
 
 #include <cstring>
 
-// g++ 12 reports a false -Wmaybe-uninitialized for ByteReader's
-// std::optional<Error> when a decoder returns r.finish(...) after inlining.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace vmbh::proto {
 
 Result<PacketDescriptor> decode_descriptor_raw(ByteSpan in) {

@@ -47,12 +47,19 @@ class ByteReader {
   std::size_t remaining() const { return data_.size() - pos_; }
   ByteSpan rest() const { return data_.subspan(pos_); }
 
-  bool ok() const { return !error_.has_value(); }
-  const std::optional<Error>& error() const { return error_; }
+  bool ok() const { return !failed_; }
+  std::optional<Error> error() const {
+    if (!failed_) return std::nullopt;
+    return error_;
+  }
 
   // Records an error at the current offset unless one is already recorded.
-  void fail(Errc code, const char* field) {
-    if (!error_) error_ = Error{code, field, pos_};
+  void fail(Errc code, const char* field) { fail_at(code, field, pos_); }
+  // Records an error at `offset` (e.g. a count field read earlier) unless one is already recorded.
+  void fail_at(Errc code, const char* field, std::size_t offset) {
+    if (failed_) return;
+    error_ = Error{code, field, offset};
+    failed_ = true;
   }
   // Fails with trailing_data if bytes remain.
   void expect_end(const char* field) {
@@ -61,17 +68,17 @@ class ByteReader {
 
   template <class T>
   Result<T> finish(T&& value) {
-    if (error_) return *error_;
+    if (failed_) return error_;
     return Result<T>(std::forward<T>(value));
   }
   Status status() const {
-    if (error_) return *error_;
+    if (failed_) return error_;
     return {};
   }
 
  private:
   bool take(std::size_t n, const char* field) {
-    if (error_) return false;
+    if (failed_) return false;
     if (n > data_.size() - pos_) {
       fail(Errc::truncated, field);
       return false;
@@ -90,7 +97,10 @@ class ByteReader {
 
   ByteSpan data_;
   std::size_t pos_ = 0;
-  std::optional<Error> error_;
+  // A plain Error + flag rather than std::optional: g++ 12 warns (falsely)
+  // about a maybe-uninitialized optional once decoders are inlined.
+  Error error_{Errc::truncated, "", 0};
+  bool failed_ = false;
 };
 
 // Appends little-endian fields to a byte vector.
@@ -115,8 +125,11 @@ class ByteWriter {
   }
 
  private:
+  // One insert per field: byte-wise push_back made encoders several times slower.
   void le(std::uint64_t v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) out_.push_back(std::byte(static_cast<std::uint8_t>(v >> (8 * i))));
+    std::array<std::byte, 8> b{};
+    for (std::size_t i = 0; i < n; ++i) b[i] = std::byte(static_cast<std::uint8_t>(v >> (8 * i)));
+    out_.insert(out_.end(), b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n));
   }
 
   Bytes& out_;
