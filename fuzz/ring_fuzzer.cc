@@ -293,7 +293,7 @@ void ring_mode(FuzzInput& in) {
         break;
       }
       case ops::kRead: {
-        const bool use_peek = in.u8() & 1;
+        const bool use_peek = (in.u8() & 1) != 0;
         if (m.empty()) {
           VMBH_FUZZ_CHECK(v.peek().error().code == Errc::empty);
           VMBH_FUZZ_CHECK(v.read(out).error().code == Errc::empty);

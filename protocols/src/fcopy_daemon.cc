@@ -61,7 +61,7 @@ Result<FcopyDaemonStart> decode_daemon_start_after_op(ByteReader& r) {
   m.copy_flags = r.u32("fcopy_daemon_start.copy_flags");
   m.file_size = r.u64("fcopy_daemon_start.file_size");
   r.expect_end("fcopy_daemon_start.trailing");
-  return r.finish(std::move(m));
+  return r.finish(m);
 }
 
 Result<FcopyDaemonControl> decode_daemon_control_after_op(ByteReader& r, FcopyOp op, std::size_t total) {
@@ -92,7 +92,7 @@ Result<FcopyDaemonRegister> decode_fcopy_daemon_register(ByteSpan msg) {
   if (m.version != kFcopyVersion0 && m.version != kFcopyVersion1) {
     return Error{Errc::bad_version, "fcopy_daemon.version", 0};
   }
-  return r.finish(std::move(m));
+  return r.finish(m);
 }
 
 Result<FcopyDaemonReply> decode_fcopy_daemon_reply(ByteSpan msg) {
@@ -100,7 +100,7 @@ Result<FcopyDaemonReply> decode_fcopy_daemon_reply(ByteSpan msg) {
   ByteReader r(msg);
   FcopyDaemonReply m;
   m.status = r.u32("fcopy_daemon.status");
-  return r.finish(std::move(m));
+  return r.finish(m);
 }
 
 Result<FcopyKernelToDaemon> decode_fcopy_kernel_to_daemon(ByteSpan msg) {

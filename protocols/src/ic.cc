@@ -117,14 +117,14 @@ Result<IcPipeHeader> decode_ic_pipe_header(ByteSpan in) {
   IcPipeHeader h;
   h.flags = r.u32("ic_pipe.flags");
   h.msgsize = r.u32("ic_pipe.msgsize");
-  return r.finish(std::move(h));
+  return r.finish(h);
 }
 
 Result<IcHeader> decode_ic_header(ByteSpan in) {
   ByteReader r(in);
   IcHeader h;
   read_ic_header(r, h);
-  return r.finish(std::move(h));
+  return r.finish(h);
 }
 
 void encode(const IcPipeHeader& h, ByteWriter& w) {
@@ -240,7 +240,7 @@ Result<IcNegotiate> decode_ic_negotiate(ByteSpan body) {
   for (std::size_t i = 0; i < msg_count; ++i)
     (void)n.message.push_back(read_version(r, "negotiate.versions"));
   r.expect_end("negotiate.versions");
-  return r.finish(std::move(n));
+  return r.finish(n);
 }
 
 void encode(const IcNegotiate& n, ByteWriter& w) {

@@ -79,7 +79,6 @@ Result<std::string> decode_key(const RawExchg& x, const ExchgFields& f) {
 }
 
 Result<KvpValue> decode_value(const RawExchg& x, const ExchgFields& f) {
-  const std::size_t type_off = x.base;
   const std::size_t size_off = x.base + 8;
   const std::size_t value_off = x.base + 12 + kKvpMaxKeySize;
   switch (static_cast<KvpValueType>(x.value_type)) {
@@ -98,7 +97,7 @@ Result<KvpValue> decode_value(const RawExchg& x, const ExchgFields& f) {
       if (x.value_size != 8) return Error{Errc::bad_length, f.value_size, size_off};
       return KvpValue::u64(load_u64(x.value, 0));
   }
-  return Error{Errc::bad_value, f.value_type, type_off};
+  return Error{Errc::bad_value, f.value_type, x.base};  // value_type is the first field
 }
 
 // Reads {operation, pool} and, for hv_kvp_msg layouts, the pad. Validates both.

@@ -12,7 +12,7 @@ Result<PacketDescriptor> decode_descriptor_raw(ByteSpan in) {
   d.len8 = r.u16("packet.len8");
   d.flags = r.u16("packet.flags");
   d.trans_id = r.u64("packet.trans_id");
-  return r.finish(std::move(d));
+  return r.finish(d);
 }
 
 Status validate_descriptor(const PacketDescriptor& d, std::size_t available) {

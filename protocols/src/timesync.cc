@@ -21,7 +21,7 @@ Result<TimesyncData> decode_timesync_data(ByteSpan body) {
   m.childtime = r.u64("timesync.childtime");
   m.roundtriptime = r.u64("timesync.roundtriptime");
   m.flags = r.u8("timesync.flags");
-  return r.finish(std::move(m));
+  return r.finish(m);
 }
 
 Result<TimesyncRefData> decode_timesync_ref_data(ByteSpan body) {
@@ -33,7 +33,7 @@ Result<TimesyncRefData> decode_timesync_ref_data(ByteSpan body) {
   m.leapflags = r.u8("timesync_ref.leapflags");
   m.stratum = r.u8("timesync_ref.stratum");
   for (std::uint8_t& b : m.reserved) b = r.u8("timesync_ref.reserved");
-  return r.finish(std::move(m));
+  return r.finish(m);
 }
 
 void encode(const TimesyncData& m, ByteWriter& w) {

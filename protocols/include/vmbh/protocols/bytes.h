@@ -67,9 +67,9 @@ class ByteReader {
   }
 
   template <class T>
-  Result<T> finish(T&& value) {
+  Result<T> finish(T value) {
     if (failed_) return error_;
-    return Result<T>(std::forward<T>(value));
+    return Result<T>(std::move(value));
   }
   Status status() const {
     if (failed_) return error_;
