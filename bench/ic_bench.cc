@@ -10,14 +10,6 @@ namespace {
 
 using namespace vmbh::proto;
 
-template <class T>
-Bytes body_of(const T& m) {
-  Bytes out;
-  ByteWriter w(out);
-  encode(m, w);
-  return out;
-}
-
 void finish(benchmark::State& state, std::size_t bytes) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
@@ -67,7 +59,7 @@ BENCHMARK(BM_IcNegotiateLinuxSelect);
 
 template <class T, class Decode>
 void decode_bench(benchmark::State& state, IcMsgType type, IcVersion version, const T& msg, Decode decode) {
-  const Bytes pkt = encode_ic_message(make_ic_request_header(type, {3, 0}, version), body_of(msg));
+  const Bytes pkt = encode_ic_message(make_ic_request_header(type, {3, 0}, version), encode_to_bytes(msg));
   for (auto _ : state) {
     auto m = decode_ic_message(pkt);
     auto d = decode(m->body);

@@ -22,14 +22,6 @@ Bytes framed(std::uint8_t family, std::uint8_t kind, const Bytes& msg) {
   return out;
 }
 
-template <class T>
-Bytes encoded(const T& m) {
-  Bytes out;
-  ByteWriter w(out);
-  encode(m, w);
-  return out;
-}
-
 Bytes must(const Result<Bytes>& msg) {
   if (!msg.ok()) std::abort();  // a seed must encode
   return *msg;
@@ -89,11 +81,11 @@ vmbh::fuzz::SeedList daemon_msgs_seeds() {
     seeds.push_back(framed(0, 1, encode_vss_daemon(VssKernelToDaemon{vss_daemon_request_for(op)})));
   }
   // fcopy, daemon -> kernel.
-  seeds.push_back(framed(1, 0, encoded(FcopyDaemonRegister{kFcopyVersion0})));
-  seeds.push_back(framed(1, 0, encoded(FcopyDaemonRegister{kFcopyVersion1})));
+  seeds.push_back(framed(1, 0, encode_to_bytes(FcopyDaemonRegister{kFcopyVersion0})));
+  seeds.push_back(framed(1, 0, encode_to_bytes(FcopyDaemonRegister{kFcopyVersion1})));
   for (FcopyStatus s :
        {FcopyStatus::ok, FcopyStatus::e_fail, FcopyStatus::already_exists, FcopyStatus::disk_full}) {
-    seeds.push_back(framed(1, 1, encoded(FcopyDaemonReply{static_cast<std::uint32_t>(s)})));
+    seeds.push_back(framed(1, 1, encode_to_bytes(FcopyDaemonReply{static_cast<std::uint32_t>(s)})));
   }
   // fcopy, kernel -> daemon.
   FcopyStart host;

@@ -13,14 +13,6 @@ namespace {
 
 using namespace vmbh::proto;
 
-template <class T>
-Bytes body_of(const T& m) {
-  Bytes out;
-  ByteWriter w(out);
-  encode(m, w);
-  return out;
-}
-
 Bytes with_selector(std::uint8_t selector, const Bytes& rest) {
   Bytes out(rest.size() + 1);
   out[0] = std::byte{selector};
@@ -49,7 +41,8 @@ vmbh::fuzz::SeedList make() {
   v4.flags = kTimesyncFlagSample;
   v4.stratum = 2;
 
-  const Bytes hb_body = body_of(hb), sd_body = body_of(sd), v3_body = body_of(v3), v4_body = body_of(v4);
+  const Bytes hb_body = encode_to_bytes(hb), sd_body = encode_to_bytes(sd), v3_body = encode_to_bytes(v3),
+              v4_body = encode_to_bytes(v4);
   vmbh::fuzz::SeedList seeds;
   seeds.push_back(with_selector(0, hb_body));
   seeds.push_back(with_selector(1, sd_body));

@@ -12,18 +12,10 @@
 namespace vmbh::proto {
 namespace {
 
-template <class T>
-Bytes body_of(const T& m) {
-  Bytes out;
-  ByteWriter w(out);
-  encode(m, w);
-  return out;
-}
-
 Bytes shutdown_request(std::uint32_t flags) {
   ShutdownMsg s;
   s.flags = flags;
-  return encode_ic_message(make_ic_request_header(IcMsgType::shutdown, {3, 0}, {3, 2}), body_of(s));
+  return encode_ic_message(make_ic_request_header(IcMsgType::shutdown, {3, 0}, {3, 2}), encode_to_bytes(s));
 }
 
 TEST(LinuxIcAnswer, HeartbeatGolden) {
@@ -46,7 +38,8 @@ TEST(LinuxIcAnswer, HeartbeatGolden) {
 
 TEST(LinuxIcAnswer, HeartbeatTooShortIsDropped) {
   HeartbeatMsg hb;
-  Bytes full = encode_ic_message(make_ic_request_header(IcMsgType::heartbeat, {3, 0}, {3, 0}), body_of(hb));
+  Bytes full =
+      encode_ic_message(make_ic_request_header(IcMsgType::heartbeat, {3, 0}, {3, 0}), encode_to_bytes(hb));
   for (std::size_t len = 0; len < 36; ++len) {
     Bytes pkt(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len));
     LinuxIcGuestState st;
@@ -61,7 +54,8 @@ TEST(LinuxIcAnswer, HeartbeatTooShortIsDropped) {
 
 TEST(LinuxIcAnswer, WrongTypeGetsEFail) {
   HeartbeatMsg hb;
-  Bytes pkt = encode_ic_message(make_ic_request_header(IcMsgType::kvp_exchange, {3, 0}, {3, 0}), body_of(hb));
+  Bytes pkt =
+      encode_ic_message(make_ic_request_header(IcMsgType::kvp_exchange, {3, 0}, {3, 0}), encode_to_bytes(hb));
   Bytes expect = pkt;
   expect[20] = std::byte{0x05};  // status 0x80004005
   expect[21] = std::byte{0x40};
@@ -115,7 +109,8 @@ TEST(LinuxIcAnswer, NegotiateStoresVersionAndPicksTimesyncLayout) {
   LinuxIcGuestState st;  // version 0.0: the old 25-byte layout
   TimesyncRefData ref;
   ref.flags = kTimesyncFlagSync;
-  Bytes sample = encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {4, 0}), body_of(ref));
+  Bytes sample =
+      encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {4, 0}), encode_to_bytes(ref));
   Bytes copy = sample;
   EXPECT_FALSE(linux_ic_answer_in_place(LinuxIcService::timesync, copy, st).answered);  // 22 < 25
 
@@ -155,7 +150,8 @@ TEST(LinuxIcAnswer, TimesyncSampleV3) {
   st.service_version = {3, 0};
   TimesyncData d;
   d.flags = kTimesyncFlagSample;
-  Bytes pkt = encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {3, 0}), body_of(d));
+  Bytes pkt =
+      encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {3, 0}), encode_to_bytes(d));
   auto a = linux_ic_answer_in_place(LinuxIcService::timesync, pkt, st);
   EXPECT_TRUE(a.answered);
   EXPECT_EQ(a.effect, LinuxIcEffect::time_sample);

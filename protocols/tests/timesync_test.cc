@@ -27,19 +27,11 @@ const Bytes kTimesyncV3 =
              0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // roundtriptime
              0x01);                                           // flags
 
-template <class T>
-Bytes encode_body(const T& m) {
-  Bytes out;
-  ByteWriter w(out);
-  encode(m, w);
-  return out;
-}
-
 TEST(Timesync, SizesPinned) {
   EXPECT_EQ(kTimesyncDataSize, 25u);
   EXPECT_EQ(kTimesyncRefDataSize, 22u);
-  EXPECT_EQ(encode_body(TimesyncData{}).size(), 25u);
-  EXPECT_EQ(encode_body(TimesyncRefData{}).size(), 22u);
+  EXPECT_EQ(encode_to_bytes(TimesyncData{}).size(), 25u);
+  EXPECT_EQ(encode_to_bytes(TimesyncRefData{}).size(), 22u);
   EXPECT_EQ(kTimesyncFlagProbe, 0);
   EXPECT_EQ(kTimesyncFlagSync, 1);
   EXPECT_EQ(kTimesyncFlagSample, 2);
@@ -78,14 +70,16 @@ TEST(Timesync, EncodersBuildGoldens) {
   ref.vmreferencetime = 0x1122334455667788u;
   ref.flags = kTimesyncFlagSample;
   ref.stratum = 2;
-  EXPECT_EQ(encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {4, 0}), encode_body(ref)),
-            kTimesyncV4);
+  EXPECT_EQ(
+      encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {4, 0}), encode_to_bytes(ref)),
+      kTimesyncV4);
   TimesyncData d;
   d.parenttime = kHvTimeUnixEpoch;
   d.roundtriptime = 16;
   d.flags = kTimesyncFlagSync;
-  EXPECT_EQ(encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {3, 0}), encode_body(d)),
-            kTimesyncV3);
+  EXPECT_EQ(
+      encode_ic_message(make_ic_request_header(IcMsgType::timesync, {3, 0}, {3, 0}), encode_to_bytes(d)),
+      kTimesyncV3);
 }
 
 TEST(Timesync, LayoutChoiceFollowsLinux) {
@@ -110,13 +104,13 @@ TEST(Timesync, LayoutChoiceFollowsLinux) {
 
 TEST(Timesync, TruncationAtEveryLength) {
   TimesyncData d{1, 2, 3, 4};
-  Bytes b = encode_body(d);
+  Bytes b = encode_to_bytes(d);
   for (std::size_t len = 0; len < b.size(); ++len) {
     EXPECT_FALSE(decode_timesync_data(ByteSpan(b.data(), len)).ok()) << len;
     EXPECT_FALSE(decode_timesync(ByteSpan(b.data(), len), {3, 0}).ok()) << len;
   }
   TimesyncRefData r{1, 2, 3, 4, 5, {6, 7, 8}};
-  Bytes rb = encode_body(r);
+  Bytes rb = encode_to_bytes(r);
   for (std::size_t len = 0; len < rb.size(); ++len) {
     EXPECT_FALSE(decode_timesync_ref_data(ByteSpan(rb.data(), len)).ok()) << len;
     EXPECT_FALSE(decode_timesync(ByteSpan(rb.data(), len), {4, 0}).ok()) << len;
@@ -128,15 +122,15 @@ TEST(Timesync, TruncationAtEveryLength) {
 
 TEST(Timesync, RoundTripBothLayouts) {
   TimesyncData d{~0ull, 0x1234, 0x5678, 0xFF};
-  auto dd = decode_timesync_data(encode_body(d));
+  auto dd = decode_timesync_data(encode_to_bytes(d));
   ASSERT_TRUE(dd.ok());
   EXPECT_EQ(*dd, d);
   TimesyncRefData r{~0ull, 1, 2, 0x80, 0xFF, {1, 2, 3}};
-  auto rr = decode_timesync_ref_data(encode_body(r));
+  auto rr = decode_timesync_ref_data(encode_to_bytes(r));
   ASSERT_TRUE(rr.ok());
   EXPECT_EQ(*rr, r);
   TimesyncMsg v = r;
-  auto vv = decode_timesync(encode_body(v), {4, 0});
+  auto vv = decode_timesync(encode_to_bytes(v), {4, 0});
   ASSERT_TRUE(vv.ok());
   EXPECT_EQ(*vv, v);
 }

@@ -142,6 +142,16 @@ std::uint64_t load_u64(ByteSpan s, std::size_t at);
 void store_u32(std::span<std::byte> s, std::size_t at, std::uint32_t v);
 void store_u64(std::span<std::byte> s, std::size_t at, std::uint64_t v);
 
+// Encodes a message whose `void encode(const T&, ByteWriter&)` overload cannot
+// fail (found by argument-dependent lookup) into fresh bytes.
+template <class T>
+Bytes encode_to_bytes(const T& message) {
+  Bytes out;
+  ByteWriter w(out);
+  encode(message, w);
+  return out;
+}
+
 // Convenience for tests and tools: bytes from a list of integers.
 template <class... Ts>
 Bytes bytes_of(Ts... vs) {
