@@ -1,0 +1,106 @@
+#!/bin/sh
+# vmbh guest init (PID 1 of the initramfs built by vm-images/build-image).
+# Mounts the API file systems, loads the modules listed in /etc/vmbh/modules.*,
+# starts the guest agent on its serial port, prints the ready marker, then
+# starts and stops each hyperv daemon as its /dev/vmbus node comes and goes
+# (what the package's udev rule + systemd unit do: SYSTEMD_WANTS + BindsTo).
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+RUN=/run/vmbh
+AGENT=/usr/sbin/vmbh-agent
+AGENT_PORT_NAME=vmbh.agent
+AGENT_FALLBACK=/dev/ttyS1
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /dev/virtio-ports $RUN /var/log /tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /run && mkdir -p $RUN
+exec </dev/console >/dev/console 2>&1
+
+# vmbh.trace on the kernel command line: print the uptime at each step.
+case " $(cat /proc/cmdline) " in
+*" vmbh.trace "*) TRACE=1; trace() { read -r up _ </proc/uptime; echo "vmbh-init: $up $*"; } ;;
+*) trace() { :; } ;;
+esac
+trace start
+
+# busybox poweroff/reboot/halt signal PID 1; the kernel's orderly_poweroff runs
+# /sbin/poweroff (hv_utils shutdown requests end up here).
+trap 'sync; poweroff -f' USR2
+trap 'sync; reboot -f' TERM
+trap 'sync; halt -f' USR1
+
+hostname "$(cat /etc/hostname)"
+ip link set lo up 2>/dev/null
+syslogd -O /var/log/messages
+
+load_modules() {  # $1: list file; failures are logged, not fatal (hv_* need VMBus)
+	[ -s "$1" ] || return 0
+	if [ -n "$TRACE" ]; then  # one at a time, to see what each costs
+		for m in $(cat "$1"); do modprobe $m >>$RUN/modules.log 2>&1; trace "$m $?"; done
+		return 0
+	fi
+	modprobe -a $(cat "$1") >>$RUN/modules.log 2>&1 || true
+}
+
+link_virtio_ports() {  # what udev's 50-udev-default.rules does for virtio ports
+	for p in /sys/class/virtio-ports/*; do
+		[ -r "$p/name" ] || continue
+		name=$(cat "$p/name")
+		[ -n "$name" ] && ln -sf "../${p##*/}" "/dev/virtio-ports/$name"
+	done
+}
+
+agent_port() {  # the named virtio port, waiting up to ~2 s for the host to name it
+	i=0
+	while [ $i -lt 100 ]; do
+		link_virtio_ports
+		[ -e /dev/virtio-ports/$AGENT_PORT_NAME ] && {
+			echo /dev/virtio-ports/$AGENT_PORT_NAME; return; }
+		[ -d /sys/class/virtio-ports ] || [ $i -lt 10 ] || break
+		usleep 20000
+		i=$((i + 1))
+	done
+	echo $AGENT_FALLBACK
+}
+
+start_agent() {
+	$AGENT --port "$AGENT_DEV" </dev/null >>$RUN/agent.log 2>&1 &
+	echo $! >$RUN/agent.pid
+}
+
+alive() { [ -e "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+watch_daemons() {  # one pass over /etc/vmbh/daemons: "NODE SERVICE ARGV..."
+	while read -r node service argv; do
+		pidf=$RUN/$service.pid
+		if [ -e "$node" ]; then
+			[ -e "$pidf" ] && continue
+			eval "$argv" </dev/null >>"$RUN/$service.log" 2>&1 &
+			echo $! >"$pidf"
+		elif [ -e "$pidf" ]; then
+			kill "$(cat "$pidf")" 2>/dev/null
+			rm -f "$pidf"
+		fi
+	done </etc/vmbh/daemons
+}
+
+load_modules /etc/vmbh/modules.early
+trace early modules loaded
+AGENT_DEV=$(agent_port)
+echo "$AGENT_DEV" >$RUN/agent.port
+start_agent
+trace agent started on $AGENT_DEV
+load_modules /etc/vmbh/modules
+trace modules loaded
+for d in $(cat /etc/vmbh/state-dirs); do mkdir -p "$d"; done
+watch_daemons
+echo "VMBH-READY $(uname -r)"
+
+while :; do
+	sleep 0.2
+	watch_daemons
+	alive $RUN/agent.pid || { echo "vmbh-init: agent exited, restarting" >>$RUN/agent.log; start_agent; }
+done
