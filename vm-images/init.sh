@@ -1,7 +1,9 @@
 #!/bin/sh
 # vmbh guest init (PID 1 of the initramfs built by vm-images/build-image).
 # Mounts the API file systems, loads the modules listed in /etc/vmbh/modules.*,
-# starts the guest agent on its serial port, prints the ready marker, then
+# starts the guest agent on its serial port, prints the ready marker (then loads
+# the file system modules in the background, and creates /run/vmbh/modules.done
+# and prints VMBH-MODULES-DONE when they are in), then
 # starts and stops each hyperv daemon as its /dev/vmbus node comes and goes
 # (what the package's udev rule + systemd unit do: SYSTEMD_WANTS + BindsTo).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -93,11 +95,19 @@ AGENT_DEV=$(agent_port)
 echo "$AGENT_DEV" >$RUN/agent.port
 start_agent
 trace agent started on $AGENT_DEV
-load_modules /etc/vmbh/modules
+if modprobe hv_vmbus >>$RUN/modules.log 2>&1; then
+	load_modules /etc/vmbh/modules.vmbus
+else
+	echo "hv_vmbus did not load (no VMBus?): skipped the VMBus drivers" >>$RUN/modules.log
+fi
+trace vmbus modules done
+load_modules /etc/vmbh/modules.other
 trace modules loaded
 for d in $(cat /etc/vmbh/state-dirs); do mkdir -p "$d"; done
 watch_daemons
 echo "VMBH-READY $(uname -r)"
+( load_modules /etc/vmbh/modules.late; touch $RUN/modules.done; trace late modules loaded
+  echo "VMBH-MODULES-DONE" ) &
 
 while :; do
 	sleep 0.2

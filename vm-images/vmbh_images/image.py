@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import shutil
@@ -9,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import apt, daemons, deb, kernel
+from . import apt, daemons, deb, kernel, vmlinux
 from .errors import BuildError
 from .tree import Tree
 
@@ -87,21 +88,27 @@ def add_modules(tree: Tree, kt: kernel.KernelTree, index: kernel.ModuleIndex) ->
     """The module closure as plain .ko files, a trimmed modules.dep and load lists."""
     wanted = kernel.HYPERV_MODULES + kernel.EXTRA_MODULES
     early = index.closure(kernel.EARLY_MODULES)
-    rest = [p for p in index.closure(wanted) if p not in early]
+    vmbus = [p for p in index.closure(kernel.HYPERV_MODULES) if p not in early]
+    late = [p for p in index.closure(kernel.LATE_MODULES) if p not in early + vmbus]
+    rest = [p for p in index.closure(wanted) if p not in early + vmbus + late]
     base = f"/lib/modules/{kt.release}"
     dep_lines = []
-    for path in early + rest:
+    for path in early + vmbus + rest + late:
         plain = kernel.plain_path(path)
         tree.add(f"{base}/{plain}", kernel.read_module(kt.moddir / path))
         deps = " ".join(kernel.plain_path(d) for d in index.deps[path])
         dep_lines.append(f"{plain}: {deps}".rstrip())
     tree.add(f"{base}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
     names = lambda paths: [kernel.modname(p) for p in paths]
-    # The whole closure in load order: busybox modprobe follows modules.dep but
-    # not softdeps (ext4 -> crc32c), so those are named here too.
-    tree.add("/etc/vmbh/modules.early", ("\n".join(names(early)) + "\n").encode())
-    tree.add("/etc/vmbh/modules", ("\n".join(names(rest)) + "\n").encode())
-    return {"requested": wanted, "closure": names(early + rest),
+    # The whole closure in load order, in groups (the agent's port first; the
+    # VMBus drivers, skipped when hv_vmbus finds no VMBus; the rest; the file
+    # systems, after the ready marker). busybox
+    # modprobe follows modules.dep but not softdeps (ext4 -> crc32c), so every
+    # module is named.
+    for group, paths in (("early", early), ("vmbus", vmbus), ("other", rest), ("late", late)):
+        tree.add(f"/etc/vmbh/modules.{group}", ("\n".join(names(paths)) + "\n").encode())
+    return {"requested": wanted, "closure": names(early + vmbus + rest + late),
+            "after_ready": names(late),
             "builtin": sorted(m for m in wanted if m not in index.by_name)}
 
 
@@ -198,10 +205,15 @@ def build(inputs: Inputs, cache: Path, work: Path, out: Path, key: str, recipe: 
     tree.add("/etc/vmbh/manifest.json", json.dumps(manifest, indent=1).encode())
     out.mkdir(parents=True)
     shutil.copyfile(kt.vmlinuz, out / "vmlinuz")
-    manifest["files"] = {
-        "vmlinuz": apt.sha256_file(out / "vmlinuz"),
+    elf = vmlinux.pvh_vmlinux((out / "vmlinuz").read_bytes())
+    manifest["boot"] = "pvh" if elf else "bzimage"
+    manifest["files"] = {"vmlinuz": apt.sha256_file(out / "vmlinuz")}
+    if elf:
+        (out / "vmlinux").write_bytes(elf)
+        manifest["files"]["vmlinux"] = hashlib.sha256(elf).hexdigest()
+    manifest["files"].update({
         "initramfs.cpio": tree.write_cpio(out / "initramfs.cpio"),
-    }
+    })
     manifest["build_seconds"] = round(time.monotonic() - t0, 1)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -33,9 +33,10 @@ def qemu_binary() -> str:
 class Guest:
     """One QEMU process running an image; use as a context manager."""
 
-    def __init__(self, image: Path, smp: int = 1, mem_mb: int = 512,
+    def __init__(self, image: Path, smp: int = 1, mem_mb: int = 512, cpu: str = "qemu64",
                  append: str = FAST_APPEND, extra_args: list[str] | None = None):
         self.image = Path(image)
+        self.cpu = cpu
         self.smp, self.mem_mb, self.append = smp, mem_mb, append
         self.extra_args = extra_args or []
         self.dir = Path(tempfile.mkdtemp(prefix="vmbh-guest-"))
@@ -43,12 +44,17 @@ class Guest:
         self.console = bytearray()
         self.proc: subprocess.Popen | None = None
 
+    def kernel_file(self) -> Path:
+        """The PVH vmlinux when the builder made one (no decompression under TCG)."""
+        elf = self.image / "vmlinux"
+        return elf if elf.exists() else self.image / "vmlinuz"
+
     def argv(self) -> list[str]:
         return [
-            qemu_binary(), "-accel", "tcg", "-M", "pc", "-cpu", "max",
+            qemu_binary(), "-accel", "tcg", "-M", "pc", "-cpu", self.cpu,
             "-m", str(self.mem_mb), "-smp", str(self.smp),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-kernel", str(self.image / "vmlinuz"),
+            "-kernel", str(self.kernel_file()),
             "-initrd", str(self.image / "initramfs.cpio"),
             "-append", self.append,
             "-serial", "stdio",
@@ -64,10 +70,10 @@ class Guest:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> float:
-        """Seconds from QEMU start to the ready marker on the console."""
+        """Seconds from QEMU start to the ready marker line on the console."""
         fd = self.proc.stdout.fileno()
         deadline = self.t0 + timeout
-        while READY not in self.console:
+        while READY not in self.console or b"\n" not in self.console.split(READY, 1)[1]:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no {READY.decode()} within {timeout} s; console:\n"
