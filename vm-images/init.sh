@@ -9,6 +9,7 @@
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root
 RUN=/run/vmbh
+DAEMONS=/etc/vmbh/daemons
 AGENT=/usr/sbin/vmbh-agent
 AGENT_PORT_NAME=vmbh.agent
 AGENT_FALLBACK=/dev/ttyS1
@@ -75,18 +76,18 @@ start_agent() {
 
 alive() { [ -e "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-watch_daemons() {  # one pass over /etc/vmbh/daemons: "NODE SERVICE ARGV..."
+watch_daemons() {  # one pass over $DAEMONS: "NODE SERVICE ARGV..." (no quoting in ARGV)
 	while read -r node service argv; do
 		pidf=$RUN/$service.pid
 		if [ -e "$node" ]; then
 			[ -e "$pidf" ] && continue
-			eval "$argv" </dev/null >>"$RUN/$service.log" 2>&1 &
+			$argv </dev/null >>"$RUN/$service.log" 2>&1 &
 			echo $! >"$pidf"
 		elif [ -e "$pidf" ]; then
 			kill "$(cat "$pidf")" 2>/dev/null
 			rm -f "$pidf"
 		fi
-	done </etc/vmbh/daemons
+	done <"$DAEMONS"
 }
 
 load_modules /etc/vmbh/modules.early

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -168,8 +169,21 @@ def meta_target(fields: dict[str, str]) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
+def lists_stamp(apt: Apt) -> str:
+    """Changes whenever apt's package lists do (an `apt-get update` that fetched)."""
+    lists = apt.root / "lists" if apt.suite else Path("/var/lib/apt/lists")
+    h = hashlib.sha256()
+    for f in sorted(lists.glob("*_Packages*")):
+        st = f.stat()
+        h.update(f"{f.name} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def resolve(spec: str, cache: Path, default_suite: str | None = None) -> Package:
-    """A spec -> a concrete Package (no download; metapackages followed)."""
+    """A spec -> a concrete Package (no download; metapackages followed).
+
+    apt-cache parses all package lists on each call (~0.5 s here), so results
+    are remembered in cache/resolved.json until the lists change."""
     path = Path(spec)
     if spec.endswith(".deb") or path.exists():
         if not path.is_file():
@@ -180,6 +194,24 @@ def resolve(spec: str, cache: Path, default_suite: str | None = None) -> Package
                        f.get("Architecture", "?"), sha256_file(path), "local", path.resolve())
     name, version, suite = parse_spec(spec)
     apt = Apt(cache, suite if suite is not None else default_suite)
+    memo_file = cache / "resolved.json"
+    memo_key = f"{spec} {apt.suite} {lists_stamp(apt)}"
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if memo_key in memo:
+        return Package(**memo[memo_key])
+    pkg = _resolve_with_apt(apt, name, version)
+    memo = {k: v for k, v in memo.items() if not k.startswith(f"{spec} {apt.suite} ")}
+    memo[memo_key] = pkg.describe() | {"via": pkg.via}
+    tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(memo, indent=1))
+    os.replace(tmp, memo_file)
+    return pkg
+
+
+def _resolve_with_apt(apt: Apt, name: str, version: str | None) -> Package:
     fields = apt.show(name, version)
     via = None
     target = meta_target(fields)

@@ -29,7 +29,10 @@ class Daemon:
         return dataclasses.asdict(self)
 
     def table_line(self) -> str:
-        return f"{self.node} {self.service} {shlex.join(self.argv)}"
+        """One line of /etc/vmbh/daemons; the init splits it on white space."""
+        if any(not re.fullmatch(r"[\w/.,:=+@%-]+", a) for a in [self.node, self.service, *self.argv]):
+            raise BuildError(f"{self.service}: unsupported characters in {self.argv}")
+        return " ".join([self.node, self.service, *self.argv])
 
 
 def _unit_file(root: Path, service: str) -> Path | None:
