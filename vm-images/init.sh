@@ -70,7 +70,7 @@ agent_port() {  # the named virtio port, waiting up to ~2 s for the host to name
 }
 
 start_agent() {
-	$AGENT --port "$AGENT_DEV" </dev/null >>$RUN/agent.log 2>&1 &
+	$AGENT --device "$AGENT_DEV" </dev/null >>$RUN/agent.log 2>&1 &
 	echo $! >$RUN/agent.pid
 }
 

@@ -16,8 +16,10 @@ sys.path.insert(0, str(VM_IMAGES))
 
 
 def agent_path() -> Path:
-    """VMBH_AGENT, else the stand-in (the real agent's protocol is not wired in yet)."""
-    return Path(os.environ.get("VMBH_AGENT", STAND_IN_AGENT))
+    """VMBH_AGENT, else the real agent when it is built, else the stand-in."""
+    if os.environ.get("VMBH_AGENT"):
+        return Path(os.environ["VMBH_AGENT"])
+    return REAL_AGENT if REAL_AGENT.exists() else STAND_IN_AGENT
 
 
 def run_build(*args: str, cache: Path, agent: Path | None = None) -> subprocess.CompletedProcess:

@@ -2,7 +2,7 @@
 # Stand-in for vmbh-agent, for the builder's own boot tests until the real agent
 # lands: a line protocol on the agent port. "ping" -> "pong",
 # "uname" -> `uname -r`, anything else -> "error: unknown request".
-[ "$1" = --port ] || { echo "usage: $0 --port DEV" >&2; exit 2; }
+[ "$1" = --device ] || { echo "usage: $0 --device DEV" >&2; exit 2; }
 exec 0<>"$2" 1>&0
 echo "agent-up"
 while read -r req; do
