@@ -1,5 +1,7 @@
 """The default images: build (or cache hit), manifest, boot under TCG to agent-ready."""
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -68,3 +70,19 @@ def test_stand_in_agent_answers_uname_and_survives_garbage(image):
         assert f.readline().startswith(b"error:")
         f.write(b"ping\n")
         assert f.readline() == b"pong\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_daemons_and_helper_scripts_run_from_the_initramfs(image, tmp_path):
+    """Libraries, loader and script interpreters are all inside: run them in a chroot."""
+    with open(image / "initramfs.cpio", "rb") as f:
+        subprocess.run(["cpio", "-id", "--quiet"], stdin=f, cwd=tmp_path, check=True)
+    m = json.loads((image / "manifest.json").read_text())
+    for d in m["daemons"]:
+        p = subprocess.run(["chroot", str(tmp_path), d["argv"][0], "--help"],
+                           capture_output=True, text=True, timeout=30)
+        assert "--no-daemon" in p.stdout + p.stderr, (d, p.stderr)
+    helpers = tmp_path / "usr/libexec/hypervkvpd"
+    p = subprocess.run(["chroot", str(tmp_path), "/usr/libexec/hypervkvpd/hv_get_dhcp_info",
+                        "eth0"], capture_output=True, text=True, timeout=30)
+    assert helpers.is_dir() and p.stdout.strip() in ("Enabled", "Disabled"), p.stderr

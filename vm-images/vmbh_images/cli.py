@@ -18,8 +18,10 @@ PRESETS = {
     "bookworm-backports": ("linux-image-amd64/bookworm-backports",
                            "hyperv-daemons/bookworm-backports"),
 }
-HOST_FILES = [image.BUSYBOX, Path("/lib/x86_64-linux-gnu/libc.so.6"),
-              Path("/lib64/ld-linux-x86-64.so.2")]
+# Host files that may go into an image (the daemons' libraries and script
+# interpreters come from the host's bookworm): their hashes are part of the key.
+HOST_FILES = [image.BUSYBOX, Path("/bin/bash"), Path("/lib/x86_64-linux-gnu/libc.so.6"),
+              Path("/lib/x86_64-linux-gnu/libtinfo.so.6"), Path("/lib64/ld-linux-x86-64.so.2")]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -99,7 +101,7 @@ def gather(a: argparse.Namespace, root: Path) -> image.Inputs:
         daemons=daemons,
         agent=a.agent.resolve(),
         agent_sha256=apt.sha256_file(a.agent),
-        host_files={str(f): apt.sha256_file(f) for f in HOST_FILES},
+        host_files={str(f): apt.sha256_file(f) for f in HOST_FILES if f.exists()},
     )
 
 

@@ -74,6 +74,37 @@ def shared_libs(binary: Path) -> list[Path]:
     return libs
 
 
+def shebang(path: Path) -> set[str]:
+    """The interpreter a script names on its #! line (hv_get_dns_info: /bin/bash)."""
+    with open(path, "rb") as f:
+        head = f.read(128)
+    if not head.startswith(b"#!"):
+        return set()
+    words = head[2:].split(b"\n", 1)[0].split()
+    return {words[0].decode()} if words else set()
+
+
+def add_interpreters(tree: Tree, wanted: set[str]) -> tuple[dict, set[Path]]:
+    """Interpreters busybox does not provide, from the host (bookworm) with their libs."""
+    added, libs = {}, set()
+    for interp in sorted(wanted):
+        if tree.has(interp):
+            continue
+        host = Path(interp)
+        if not host.is_file():
+            raise BuildError(f"the daemons' scripts need {interp}, which this host lacks")
+        tree.add_host(interp, host.resolve(), 0o755)
+        libs.update(shared_libs(host))
+        added[interp] = {"package": host_package_of(host), "sha256": apt.sha256_file(host)}
+    return added, libs
+
+
+def host_package_of(path: Path) -> str:
+    p = subprocess.run(["dpkg-query", "-S", str(path)], text=True, capture_output=True)
+    name = p.stdout.split(":", 1)[0].strip() if p.returncode == 0 else ""
+    return f"{name} {host_package_version(name)}" if name else "unknown"
+
+
 def add_busybox(tree: Tree) -> None:
     tree.add_host("/bin/busybox", BUSYBOX, 0o755)
     applets = subprocess.run([str(BUSYBOX), "--list-full"], text=True, capture_output=True,
@@ -116,6 +147,7 @@ def add_daemons(tree: Tree, root: Path) -> tuple[list[daemons.Daemon], set[Path]
     """All of the package's files but its docs, and the daemon table for the init."""
     found = daemons.find_daemons(root)
     libs: set[Path] = set()
+    interpreters: set[str] = set()
     for f in sorted(root.rglob("*")):
         rel = "/" + f.relative_to(root).as_posix()
         if rel.startswith("/usr/share/doc"):
@@ -127,11 +159,12 @@ def add_daemons(tree: Tree, root: Path) -> tuple[list[daemons.Daemon], set[Path]
         else:
             tree.add_host(rel, f)
             libs.update(shared_libs(f))
+            interpreters.update(shebang(f))
     table = "".join(d.table_line() + "\n" for d in found)
     tree.add("/etc/vmbh/daemons", table.encode())
     state = sorted({s for d in found for s in d.state_dirs})
     tree.add("/etc/vmbh/state-dirs", ("\n".join(state) + "\n").encode())
-    return found, libs
+    return found, libs, interpreters
 
 
 def add_base(tree: Tree) -> None:
@@ -179,7 +212,9 @@ def build(inputs: Inputs, cache: Path, work: Path, out: Path, key: str, recipe: 
     add_base(tree)
     add_busybox(tree)
     mods = add_modules(tree, kt, index)
-    found, libs = add_daemons(tree, droot)
+    found, libs, wanted_interpreters = add_daemons(tree, droot)
+    interpreters, interpreter_libs = add_interpreters(tree, wanted_interpreters)
+    libs.update(interpreter_libs)
     tree.add_host("/usr/sbin/vmbh-agent", inputs.agent, 0o755)
     libs.update(shared_libs(inputs.agent))
     for lib in sorted(libs):
@@ -199,6 +234,7 @@ def build(inputs: Inputs, cache: Path, work: Path, out: Path, key: str, recipe: 
         "agent": {"source": str(inputs.agent), "sha256": inputs.agent_sha256},
         "busybox": {"package": "busybox-static " + host_package_version("busybox-static"),
                     "sha256": inputs.host_files[str(BUSYBOX)]},
+        "interpreters": interpreters,
         "libraries": {str(l): apt.sha256_file(l.resolve()) for l in sorted(libs)},
         "libc6": host_package_version("libc6"),
     }
