@@ -56,13 +56,19 @@ link_virtio_ports() {  # what udev's 50-udev-default.rules does for virtio ports
 	done
 }
 
+has_virtio_console() {  # a virtio-serial device is bound to virtio_console
+	for d in /sys/bus/virtio/drivers/virtio_console/virtio*; do
+		[ -e "$d" ] && return 0
+	done
+	return 1
+}
+
 agent_port() {  # the named virtio port, waiting up to ~2 s for the host to name it
 	i=0
-	while [ $i -lt 100 ]; do
+	while has_virtio_console && [ $i -lt 100 ]; do
 		link_virtio_ports
 		[ -e /dev/virtio-ports/$AGENT_PORT_NAME ] && {
 			echo /dev/virtio-ports/$AGENT_PORT_NAME; return; }
-		[ -d /sys/class/virtio-ports ] || [ $i -lt 10 ] || break
 		usleep 20000
 		i=$((i + 1))
 	done
@@ -72,6 +78,19 @@ agent_port() {  # the named virtio port, waiting up to ~2 s for the host to name
 start_agent() {
 	$AGENT --device "$AGENT_DEV" </dev/null >>$RUN/agent.log 2>&1 &
 	echo $! >$RUN/agent.pid
+}
+
+wait_agent_open() {  # until the agent holds its port open (so READY means reachable), <= ~2 s
+	dev=$(readlink -f "$AGENT_DEV")
+	i=0
+	while [ $i -lt 100 ] && alive $RUN/agent.pid; do
+		for fd in /proc/$(cat $RUN/agent.pid)/fd/*; do
+			[ "$(readlink "$fd")" = "$dev" ] && return 0
+		done
+		usleep 20000
+		i=$((i + 1))
+	done
+	echo "vmbh-init: the agent did not open $AGENT_DEV" >>$RUN/agent.log
 }
 
 alive() { [ -e "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -106,6 +125,8 @@ load_modules /etc/vmbh/modules.other
 trace modules loaded
 for d in $(cat /etc/vmbh/state-dirs); do mkdir -p "$d"; done
 watch_daemons
+wait_agent_open
+trace agent has its port open
 echo "VMBH-READY $(uname -r)"
 ( load_modules /etc/vmbh/modules.late; touch $RUN/modules.done; trace late modules loaded
   echo "VMBH-MODULES-DONE" ) &

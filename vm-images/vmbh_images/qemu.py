@@ -34,9 +34,12 @@ class Guest:
     """One QEMU process running an image; use as a context manager."""
 
     def __init__(self, image: Path, smp: int = 1, mem_mb: int = 512, cpu: str = "qemu64",
-                 append: str = FAST_APPEND, extra_args: list[str] | None = None):
+                 append: str = FAST_APPEND, extra_args: list[str] | None = None,
+                 agent_on: str = "virtio"):
+        """agent_on: "virtio" (port vmbh.agent) or "ttyS1" (the init's fallback)."""
         self.image = Path(image)
         self.cpu = cpu
+        self.agent_on = agent_on
         self.smp, self.mem_mb, self.append = smp, mem_mb, append
         self.extra_args = extra_args or []
         self.dir = Path(tempfile.mkdtemp(prefix="vmbh-guest-"))
@@ -58,11 +61,16 @@ class Guest:
             "-initrd", str(self.image / "initramfs.cpio"),
             "-append", self.append,
             "-serial", "stdio",
-            "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=agent,path={self.agent_sock_path},server=on,wait=off",
-            "-device", "virtserialport,chardev=agent,name=vmbh.agent",
+            *self.agent_args(),
             *self.extra_args,
         ]
+
+    def agent_args(self) -> list[str]:
+        if self.agent_on == "ttyS1":
+            return ["-serial", "chardev:agent"]
+        return ["-device", "virtio-serial-pci",
+                "-device", "virtserialport,chardev=agent,name=vmbh.agent"]
 
     def start(self) -> None:
         self.t0 = time.monotonic()
