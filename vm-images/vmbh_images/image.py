@@ -130,12 +130,14 @@ def add_modules(tree: Tree, kt: kernel.KernelTree, index: kernel.ModuleIndex) ->
         deps = " ".join(kernel.plain_path(d) for d in index.deps[path])
         dep_lines.append(f"{plain}: {deps}".rstrip())
     tree.add(f"{base}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
-    names = lambda paths: [kernel.modname(p) for p in paths]
-    # The whole closure in load order, in groups (the agent's port first; the
+
+    def names(paths: list[str]) -> list[str]:
+        return [kernel.modname(p) for p in paths]
+
+    # The whole closure in load order, in groups: the agent's port first; the
     # VMBus drivers, skipped when hv_vmbus finds no VMBus; the rest; the file
-    # systems, after the ready marker). busybox
-    # modprobe follows modules.dep but not softdeps (ext4 -> crc32c), so every
-    # module is named.
+    # systems, after the ready marker. busybox modprobe follows modules.dep but
+    # not softdeps (ext4 -> crc32c), so every module is named.
     for group, paths in (("early", early), ("vmbus", vmbus), ("other", rest), ("late", late)):
         tree.add(f"/etc/vmbh/modules.{group}", ("\n".join(names(paths)) + "\n").encode())
     return {"requested": wanted, "closure": names(early + vmbus + rest + late),
@@ -143,8 +145,9 @@ def add_modules(tree: Tree, kt: kernel.KernelTree, index: kernel.ModuleIndex) ->
             "builtin": sorted(m for m in wanted if m not in index.by_name)}
 
 
-def add_daemons(tree: Tree, root: Path) -> tuple[list[daemons.Daemon], set[Path]]:
-    """All of the package's files but its docs, and the daemon table for the init."""
+def add_daemons(tree: Tree, root: Path) -> tuple[list[daemons.Daemon], set[Path], set[str]]:
+    """All of the package's files but its docs, and the daemon table for the init.
+    Returns the daemons, the shared libraries and the script interpreters they need."""
     found = daemons.find_daemons(root)
     libs: set[Path] = set()
     interpreters: set[str] = set()
