@@ -1,0 +1,1 @@
+"""vmbh image builder: Debian kernel + hyperv-daemons packages -> kernel + initramfs."""
