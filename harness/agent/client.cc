@@ -124,9 +124,10 @@ ClientResult<Frame> AgentClient::read_frame(Duration timeout) {
       if (ev->frame) return std::move(*ev->frame);
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-    if (left <= 0)
+    if (left <= 0) {
       return make_error(ClientError::Kind::timeout,
                         "no answer within " + std::to_string(timeout.count()) + " ms");
+    }
     pollfd p{in_fd_, POLLIN, 0};
     const int pr = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60'000)));
     if (pr < 0 && errno != EINTR) return sys_error("poll");

@@ -16,8 +16,6 @@
 
 #include "ops.h"
 
-extern char** environ;
-
 namespace vmbh::agent {
 
 namespace {
@@ -136,7 +134,8 @@ struct ChildFailure {
     ::execve(program.c_str(), argv, envp);
     f = {2, errno};
   }
-  (void)!::write(report_w, &f, sizeof f);
+  const ssize_t ignored = ::write(report_w, &f, sizeof f);  // nothing to do if the parent is gone
+  (void)ignored;
   ::_exit(127);
 }
 

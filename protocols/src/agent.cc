@@ -149,7 +149,7 @@ Result<FrameHeader> decode_frame_header(ByteSpan header) {
   h.length = r.u32("frame.length");
   if (r.ok() && h.length > kAgentMaxPayload) r.fail(Errc::bad_length, "frame.length");
   h.crc = r.u32("frame.crc32");
-  return r.finish(std::move(h));
+  return r.finish(FrameHeader(h));
 }
 
 Result<Frame> decode_frame(ByteSpan data) {
@@ -208,7 +208,8 @@ void FrameAssembler::compact() {
 }
 
 bool FrameAssembler::at_magic(std::size_t at) const {
-  return buf_.size() - at >= 4 && std::equal(kMagicBytes.begin(), kMagicBytes.end(), buf_.begin() + at);
+  return buf_.size() - at >= 4 &&
+         std::equal(kMagicBytes.begin(), kMagicBytes.end(), buf_.begin() + static_cast<std::ptrdiff_t>(at));
 }
 
 AssemblerEvent FrameAssembler::resync(Error error, std::optional<FrameHeader> header) {
@@ -450,7 +451,7 @@ Result<WriteFileResponse> decode_write_file_response(ByteSpan payload) {
   WriteFileResponse m;
   m.written = r.u64("write_file_response.written");
   r.expect_end("write_file_response.trailing");
-  return r.finish(std::move(m));
+  return r.finish(WriteFileResponse(m));
 }
 
 Result<StatRequest> decode_stat_request(ByteSpan payload) {

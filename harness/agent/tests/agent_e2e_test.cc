@@ -49,6 +49,7 @@ pid_t spawn_agent(const std::vector<std::string>& args, int io_fd) {
       ::dup2(io_fd, 1);
     }
     std::vector<char*> cargv;
+    cargv.reserve(argv.size() + 1);
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
     ::execv(cargv[0], cargv.data());
@@ -129,7 +130,7 @@ class AgentE2E : public ::testing::Test {
     }
   }
   AgentClient& c() { return *client_; }
-  proto::ExecResponse run(ExecRequest req) {
+  proto::ExecResponse run(const ExecRequest& req) {
     auto r = c().exec(req);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().describe());
     return r.ok() ? *r : proto::ExecResponse{};
