@@ -9,17 +9,20 @@ import pytest
 HERE = Path(__file__).resolve().parent
 VM_IMAGES = HERE.parent
 BUILD_IMAGE = VM_IMAGES / "build-image"
-STAND_IN_AGENT = HERE / "stand-in-agent.sh"
 REPO = VM_IMAGES.parent
 REAL_AGENT = REPO / "build/dev/harness/agent/vmbh-agent"
 sys.path.insert(0, str(VM_IMAGES))
 
 
+sys.path.insert(0, str(REPO / "harness/agent/python"))
+
+
 def agent_path() -> Path:
-    """VMBH_AGENT, else the real agent when it is built, else the stand-in."""
-    if os.environ.get("VMBH_AGENT"):
-        return Path(os.environ["VMBH_AGENT"])
-    return REAL_AGENT if REAL_AGENT.exists() else STAND_IN_AGENT
+    """VMBH_AGENT, else the agent of the dev build (which must exist)."""
+    path = Path(os.environ.get("VMBH_AGENT") or REAL_AGENT)
+    if not path.exists():
+        pytest.fail(f"no guest agent at {path}: run 'cmake --build --preset dev' first")
+    return path
 
 
 def run_build(*args: str, cache: Path, agent: Path | None = None) -> subprocess.CompletedProcess:

@@ -218,7 +218,11 @@ def build(inputs: Inputs, cache: Path, work: Path, out: Path, key: str, recipe: 
     found, libs, wanted_interpreters = add_daemons(tree, droot)
     interpreters, interpreter_libs = add_interpreters(tree, wanted_interpreters)
     libs.update(interpreter_libs)
-    tree.add_host("/usr/sbin/vmbh-agent", inputs.agent, 0o755)
+    # Debug info is two thirds of the agent; the guest never needs it.
+    stripped_agent = work / "vmbh-agent"
+    subprocess.run(["strip", "--strip-debug", "-o", str(stripped_agent), str(inputs.agent)],
+                   check=True, capture_output=True)
+    tree.add_host("/usr/sbin/vmbh-agent", stripped_agent, 0o755)
     libs.update(shared_libs(inputs.agent))
     for lib in sorted(libs):
         tree.add_host(str(lib), lib.resolve())
