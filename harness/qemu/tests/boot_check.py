@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+"""Boots a Linux guest under the patched QEMU with TCG and Hyper-V
+enlightenments and checks what the guest reports.
+
+The guest is the throwaway initramfs from mkinitramfs-hv (until vm-images/
+provides the real images): it loads hv_vmbus and hv_balloon and prints
+"VMBH: ..." lines, /proc/interrupts and dmesg on the serial console.
+
+  boot_check.py --deb linux-image-6.1.0-56-amd64_*.deb --smp 2
+  boot_check.py --kernel vmlinuz --initrd initrd.img --no-hv
+  boot_check.py --deb ... --crash      # guest panic -> QEMU guest-panicked
+
+Exit status 0 when every check passes.  Uses only the standard library.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QEMU_DIR = os.path.dirname(HERE)
+
+# Debian's firmware (bios-256k.bin from seabios; kvmvapic.bin,
+# linuxboot_dma.bin from qemu-system-data); build-qemu's binary finds them
+# anyway, a development build tree may not.
+FIRMWARE = ["-L", "/usr/share/seabios", "-L", "/usr/share/qemu"]
+
+# Enlightenments the patch series implements under TCG.
+HV_FEATURES = [
+    "hv-relaxed", "hv-vpindex", "hv-time", "hv-frequencies", "hv-synic",
+    "hv-runtime", "hv-reset",
+]
+HV_OPTIONAL = ["hv-stimer", "hv-stimer-direct", "hv-crash"]
+
+BAD_DMESG = re.compile(
+    r"WARNING:|Oops|Call Trace|BUG:|unchecked MSR access|general protection"
+    r"|Kernel panic|hv_vmbus: .*(fail|error)|hv_balloon: .*(fail|error)",
+    re.I)
+
+
+def qemu_binary():
+    out = subprocess.run([os.path.join(QEMU_DIR, "build-qemu")], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def qemu_supports(qemu, prop):
+    """Whether this build accepts -cpu max,...,PROP=on under TCG: QEMU
+    exits at once when realizing the vCPU fails, else it stays stopped (-S)
+    until the timeout."""
+    try:
+        r = subprocess.run(
+            [qemu] + FIRMWARE + ["-accel", "tcg", "-M", "q35", "-cpu",
+             "max,hv-vpindex=on,hv-synic=on,hv-time=on,%s=on" % prop,
+             "-S", "-display", "none", "-nodefaults", "-monitor", "none"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3)
+    except subprocess.TimeoutExpired:
+        return True
+    return r.returncode == 0
+
+
+def cpu_option(features):
+    return "max" + "".join(",%s=on" % f for f in features)
+
+
+def build_guest(deb, workdir):
+    subprocess.run([os.path.join(HERE, "mkinitramfs-hv"), deb, workdir],
+                   check=True, stdout=subprocess.DEVNULL)
+    return (os.path.join(workdir, "vmlinuz"),
+            os.path.join(workdir, "initrd.img"))
+
+
+def boot(qemu, kernel, initrd, smp, features, crash=False, timeout=300,
+         log_dir=None):
+    """Boots the guest; returns (serial output, qemu log, seconds)."""
+    log_dir = log_dir or tempfile.mkdtemp(prefix="vmbh-boot-")
+    os.makedirs(log_dir, exist_ok=True)
+    qlog = os.path.join(log_dir, "qemu.log")
+    append = "console=ttyS0 panic=-1 quiet loglevel=4"
+    if crash:
+        append += " vmbh.crash=1"
+    cmd = [qemu] + FIRMWARE + ["-accel", "tcg", "-M", "q35", "-m", "512",
+           "-smp", str(smp), "-cpu", cpu_option(features),
+           "-nodefaults", "-display", "none", "-serial", "stdio",
+           "-no-reboot", "-kernel", kernel, "-initrd", initrd,
+           "-append", append, "-d", "guest_errors", "-D", qlog,
+           "-action", "panic=shutdown"]
+    if "hv-synic" in features:
+        cmd += ["-device", "vmbus-bridge", "-device", "hv-balloon"]
+    start = time.monotonic()
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    secs = time.monotonic() - start
+    serial = r.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+    with open(os.path.join(log_dir, "serial.log"), "w") as f:
+        f.write(serial)
+    qemu_log = open(qlog).read() if os.path.exists(qlog) else ""
+    return serial, qemu_log, secs
+
+
+def section(text, name):
+    m = re.search(r"VMBH-%s-BEGIN\n(.*?)VMBH-%s-END" % (name, name), text,
+                  re.S)
+    return m.group(1) if m else ""
+
+
+def interrupt_row(interrupts, name, ncpu):
+    for line in interrupts.splitlines():
+        parts = line.split()
+        if parts and parts[0] == name + ":":
+            return [int(x) for x in parts[1:1 + ncpu]]
+    return None
+
+
+def check(serial, qemu_log, smp, features, crash=False):
+    """Returns a list of (name, ok, detail)."""
+    results = []
+
+    def add(name, ok, detail=""):
+        results.append((name, bool(ok), detail))
+
+    dmesg = section(serial, "DMESG")
+    interrupts = section(serial, "INTERRUPTS")
+    vmbh = dict()
+    for line in serial.splitlines():
+        m = re.match(r"VMBH: (\S+) (.*)", line.strip())
+        if m:
+            vmbh.setdefault(m.group(1), []).append(m.group(2))
+    hv = bool(features)
+
+    add("guest reached the end of init", "VMBH-END" in serial or crash,
+        "no VMBH-END marker; last output:\n" +
+        "\n".join(serial.splitlines()[-15:]))
+    if hv:
+        add("Hypervisor detected: Microsoft Hyper-V",
+            "Hypervisor detected: Microsoft Hyper-V" in dmesg)
+    else:
+        add("no Hyper-V without hv-*", "Microsoft Hyper-V" not in dmesg)
+    if "hv-time" in features:
+        cs = (vmbh.get("clocksource") or ["?"])[0]
+        add("clocksource hyperv_clocksource_tsc_page",
+            cs == "hyperv_clocksource_tsc_page", "current: " + cs)
+    if "hv-synic" in features:
+        add("hv_vmbus: Vmbus version:4.0",
+            "hv_vmbus: Vmbus version:4.0" in dmesg)
+        balloon = [d for d in vmbh.get("vmbus-device", [])
+                   if "525074dc-8985-46e2-8057-a307dc18a502" in d]
+        add("balloon device bound to hv_balloon",
+            balloon and balloon[0].endswith("driver hv_balloon"),
+            "; ".join(vmbh.get("vmbus-device", [])) or "no vmbus devices")
+        add("hv_balloon: Using Dynamic Memory protocol",
+            "hv_balloon: Using Dynamic Memory protocol" in dmesg)
+        hyp = interrupt_row(interrupts, "HYP", smp)
+        add("Hyper-V callback interrupts counted",
+            hyp is not None and sum(hyp) > 0, "HYP: %s" % hyp)
+    if "hv-stimer" in features:
+        ce = vmbh.get("clockevent", [])
+        add("Hyper-V clockevent on every CPU",
+            len(ce) == smp and all(c.endswith("Hyper-V clockevent")
+                                   for c in ce), "; ".join(ce))
+        row = "HVS" if "hv-stimer-direct" not in features else "HVS"
+        hvs = interrupt_row(interrupts, row, smp)
+        add("stimer interrupts on every CPU",
+            hvs is not None and all(x > 0 for x in hvs), "HVS: %s" % hvs)
+    bad = [l for l in dmesg.splitlines() if BAD_DMESG.search(l)]
+    if crash:
+        bad = [l for l in bad if "sysrq" not in l.lower()]
+    add("dmesg has no warning, oops or call trace", not bad and dmesg,
+        "\n".join(bad[:10]) if bad else ("" if dmesg else "no dmesg"))
+    if crash:
+        m = re.search(r"HV crash parameters: \(([^)]*)\)", qemu_log)
+        add("guest panic reported by QEMU with Hyper-V crash parameters",
+            m is not None, m.group(0) if m else qemu_log[-500:])
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--qemu", help="QEMU binary (default: build-qemu)")
+    ap.add_argument("--deb", help="Debian linux-image .deb")
+    ap.add_argument("--kernel")
+    ap.add_argument("--initrd")
+    ap.add_argument("--smp", type=int, default=1)
+    ap.add_argument("--no-hv", action="store_true",
+                    help="boot without any hv-* (plain TCG)")
+    ap.add_argument("--crash", action="store_true",
+                    help="crash the guest and expect a Hyper-V guest panic")
+    ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--log-dir")
+    args = ap.parse_args()
+
+    qemu = args.qemu or qemu_binary()
+    work = tempfile.mkdtemp(prefix="vmbh-guest-")
+    if args.deb:
+        kernel, initrd = build_guest(args.deb, work)
+    elif args.kernel and args.initrd:
+        kernel, initrd = args.kernel, args.initrd
+    else:
+        ap.error("--deb or --kernel/--initrd needed")
+
+    features = [] if args.no_hv else list(HV_FEATURES)
+    if not args.no_hv:
+        features += [f for f in HV_OPTIONAL if qemu_supports(qemu, f)]
+    serial, qemu_log, secs = boot(qemu, kernel, initrd, args.smp, features,
+                                  crash=args.crash, timeout=args.timeout,
+                                  log_dir=args.log_dir)
+    results = check(serial, qemu_log, args.smp, features, crash=args.crash)
+    m = re.search(r"VMBH: uptime (\S+)", serial)
+    print("boot: %.1f s wall, guest uptime at end of init %s s, cpu %s"
+          % (secs, m.group(1) if m else "?", cpu_option(features)))
+    failed = 0
+    for name, ok, detail in results:
+        print("%s  %s%s" % ("PASS" if ok else "FAIL", name,
+                            "" if ok or not detail else "\n      " +
+                            detail.replace("\n", "\n      ")))
+        failed += not ok
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
