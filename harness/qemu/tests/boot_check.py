@@ -79,14 +79,19 @@ def build_guest(deb, workdir):
 
 
 def boot(qemu, kernel, initrd, smp, features, crash=False, timeout=300,
-         log_dir=None):
-    """Boots the guest; returns (serial output, qemu log, seconds)."""
+         log_dir=None, drift=0):
+    """Boots the guest; returns (serial output, qemu log, seconds).  With
+    @drift, the guest sleeps that long and the host time stamps the guest's
+    uptime lines as they arrive: the serial output then ends with
+    "VMBH-HOST: drift guest <s> host <s>"."""
     log_dir = log_dir or tempfile.mkdtemp(prefix="vmbh-boot-")
     os.makedirs(log_dir, exist_ok=True)
     qlog = os.path.join(log_dir, "qemu.log")
     append = "console=ttyS0 panic=-1 quiet loglevel=4"
     if crash:
         append += " vmbh.crash=1"
+    if drift:
+        append += " vmbh.drift=%d" % drift
     cmd = [qemu] + FIRMWARE + ["-accel", "tcg", "-M", "q35", "-m", "512",
            "-smp", str(smp), "-cpu", cpu_option(features),
            "-nodefaults", "-display", "none", "-serial", "stdio",
@@ -96,10 +101,27 @@ def boot(qemu, kernel, initrd, smp, features, crash=False, timeout=300,
     if "hv-synic" in features:
         cmd += ["-device", "vmbus-bridge", "-device", "hv-balloon"]
     start = time.monotonic()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=timeout)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    lines, stamps = [], {}
+    try:
+        for raw in p.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(line)
+            m = re.match(r"VMBH: (drift-start|drift-end) (\S+)", line)
+            if m:
+                stamps[m.group(1)] = (time.monotonic(), float(m.group(2)))
+            if time.monotonic() - start > timeout:
+                break
+    finally:
+        p.kill()
+        p.wait()
     secs = time.monotonic() - start
-    serial = r.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+    if len(stamps) == 2:
+        (h0, g0), (h1, g1) = stamps["drift-start"], stamps["drift-end"]
+        lines.append("VMBH-HOST: drift guest %.3f host %.3f"
+                     % (g1 - g0, h1 - h0))
+    serial = "\n".join(lines) + "\n"
     with open(os.path.join(log_dir, "serial.log"), "w") as f:
         f.write(serial)
     qemu_log = open(qlog).read() if os.path.exists(qlog) else ""
@@ -200,6 +222,8 @@ def main():
     ap.add_argument("--features",
                     help="comma-separated hv-* list instead of all the "
                     "build supports")
+    ap.add_argument("--drift", type=int, default=0, metavar="SECONDS",
+                    help="measure guest uptime against the host clock")
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--log-dir")
     args = ap.parse_args()
@@ -222,7 +246,7 @@ def main():
         features += [f for f in HV_OPTIONAL if qemu_supports(qemu, f)]
     serial, qemu_log, secs = boot(qemu, kernel, initrd, args.smp, features,
                                   crash=args.crash, timeout=args.timeout,
-                                  log_dir=args.log_dir)
+                                  log_dir=args.log_dir, drift=args.drift)
     results = check(serial, qemu_log, args.smp, features, crash=args.crash)
     dmesg = section(serial, "DMESG")
     notes = [l for l in dmesg.splitlines()
@@ -230,6 +254,11 @@ def main():
     m = re.search(r"VMBH: uptime (\S+)", serial)
     print("boot: %.1f s wall, guest uptime at end of init %s s, cpu %s"
           % (secs, m.group(1) if m else "?", cpu_option(features)))
+    m = re.search(r"VMBH-HOST: drift guest (\S+) host (\S+)", serial)
+    if m:
+        g, h = float(m.group(1)), float(m.group(2))
+        print("drift: guest %.3f s over host %.3f s: %+.0f ppm (uptime has "
+              "10 ms resolution)" % (g, h, (g - h) / h * 1e6))
     failed = 0
     for name, ok, detail in results:
         print("%s  %s%s" % ("PASS" if ok else "FAIL", name,
