@@ -31,6 +31,7 @@
 #include <variant>
 
 #include "vmbh/protocols/bytes.h"
+#include "vmbh/protocols/ic.h"
 #include "vmbh/protocols/result.h"
 
 namespace vmbh::proto {
@@ -76,17 +77,7 @@ inline constexpr std::uint8_t kKvpAddrFamilyIpv4 = 1;
 inline constexpr std::uint8_t kKvpAddrFamilyIpv6 = 2;
 inline constexpr std::uint8_t kKvpAddrFamilyMask = kKvpAddrFamilyIpv4 | kKvpAddrFamilyIpv6;
 
-// Status codes (IC header status; also the daemon's reply error).
-inline constexpr std::uint32_t kHvSOk = 0x00000000;
-inline constexpr std::uint32_t kHvEFail = 0x80004005;
-inline constexpr std::uint32_t kHvSCont = 0x80070103;
-inline constexpr std::uint32_t kHvErrorNotSupported = 0x80070032;
-inline constexpr std::uint32_t kHvErrorMachineLocked = 0x800704F7;
-inline constexpr std::uint32_t kHvErrorDeviceNotConnected = 0x8007048F;
-inline constexpr std::uint32_t kHvInvalidArg = 0x80070057;
-inline constexpr std::uint32_t kHvGuidNotFound = 0x80041002;
-inline constexpr std::uint32_t kHvErrorAlreadyExists = 0x80070050;
-inline constexpr std::uint32_t kHvErrorDiskFull = 0x80070070;
+// Status codes (IC header status; also the daemon's reply error): kHv* in ic.h.
 
 // ---- Sizes and offsets (pinned by tests) -------------------------------------
 
