@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "vmbh/protocols/utf16.h"
-#include "vss_fcopy_array_io.h"
 
 namespace vmbh::proto {
 
@@ -33,14 +32,14 @@ namespace fcopy_detail {
 
 FcopyServiceIds read_service_ids(ByteReader& r) {
   FcopyServiceIds ids;
-  array_io::read(r, ids.id0, "fcopy.service_id0");
-  array_io::read(r, ids.id1, "fcopy.service_id1");
+  r.read_into(ids.id0, "fcopy.service_id0");
+  r.read_into(ids.id1, "fcopy.service_id1");
   return ids;
 }
 
 void write_service_ids(ByteWriter& w, const FcopyServiceIds& ids) {
-  array_io::write(w, ids.id0);
-  array_io::write(w, ids.id1);
+  w.array(ids.id0);
+  w.array(ids.id1);
 }
 
 }  // namespace fcopy_detail

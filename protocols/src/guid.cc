@@ -59,13 +59,10 @@ std::string Guid::to_string() const {
 
 Guid read_guid(ByteReader& r, const char* field) {
   Guid g;
-  auto a = r.array<16>(field);
-  for (std::size_t i = 0; i < 16; ++i) g.wire[i] = std::to_integer<std::uint8_t>(a[i]);
+  r.read_into(g.wire, field);
   return g;
 }
 
-void write_guid(ByteWriter& w, const Guid& g) {
-  for (std::uint8_t b : g.wire) w.u8(b);
-}
+void write_guid(ByteWriter& w, const Guid& g) { w.array(g.wire); }
 
 }  // namespace vmbh::proto

@@ -32,7 +32,7 @@ Result<TimesyncRefData> decode_timesync_ref_data(ByteSpan body) {
   m.flags = r.u8("timesync_ref.flags");
   m.leapflags = r.u8("timesync_ref.leapflags");
   m.stratum = r.u8("timesync_ref.stratum");
-  for (std::uint8_t& b : m.reserved) b = r.u8("timesync_ref.reserved");
+  r.read_into(m.reserved, "timesync_ref.reserved");
   return r.finish(m);
 }
 
@@ -49,7 +49,7 @@ void encode(const TimesyncRefData& m, ByteWriter& w) {
   w.u8(m.flags);
   w.u8(m.leapflags);
   w.u8(m.stratum);
-  for (std::uint8_t b : m.reserved) w.u8(b);
+  w.array(m.reserved);
 }
 
 Result<TimesyncMsg> decode_timesync(ByteSpan body, IcVersion negotiated) {

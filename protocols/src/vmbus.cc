@@ -7,12 +7,6 @@ namespace vmbh::proto {
 
 namespace {
 
-template <std::size_t N>
-void read_array(ByteReader& r, std::array<std::byte, N>& dst, const char* field) {
-  ByteSpan s = r.bytes(N, field);
-  std::copy(s.begin(), s.end(), dst.begin());
-}
-
 // --- Body decoders: `r` is positioned after the 8-byte header. Fixed-layout
 // bodies read their fields and leave trailing bytes unread (the length policy
 // in vmbus.h).
@@ -25,7 +19,7 @@ Result<ChannelMessage> decode_offer(ByteReader& r) {
   m.reserved2 = r.u64("offer.reserved2");
   m.chn_flags = r.u16("offer.chn_flags");
   m.mmio_megabytes = r.u16("offer.mmio_megabytes");
-  read_array(r, m.user_def, "offer.user_def");
+  r.read_into(m.user_def, "offer.user_def");
   m.sub_channel_index = r.u16("offer.sub_channel_index");
   m.reserved3 = r.u16("offer.reserved3");
   m.child_relid = r.u32("offer.child_relid");
@@ -106,7 +100,7 @@ Result<ChannelMessage> decode_body(ChannelMessageType type, ByteReader& r, Vmbus
       m.ringbuffer_gpadl = r.u32("open_channel.ringbuffer_gpadlhandle");
       m.target_vp = r.u32("open_channel.target_vp");
       m.downstream_ringbuffer_page_offset = r.u32("open_channel.downstream_ringbuffer_pageoffset");
-      read_array(r, m.user_data, "open_channel.userdata");
+      r.read_into(m.user_data, "open_channel.userdata");
       return r.finish(ChannelMessage(m));
     }
     case T::open_channel_result: {

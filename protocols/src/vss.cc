@@ -1,7 +1,5 @@
 #include "vmbh/protocols/vss.h"
 
-#include "vss_fcopy_array_io.h"
-
 namespace vmbh::proto {
 
 bool is_known(VssOp op) { return static_cast<std::uint8_t>(op) < kVssOpCount; }
@@ -36,7 +34,7 @@ Result<VssMessage> decode_vss(ByteSpan body) {
     return Error{Errc::unknown_type, "vss.operation", 0};
   }
   m.op = static_cast<VssOp>(op);
-  array_io::read(r, m.reserved, "vss.reserved");
+  r.read_into(m.reserved, "vss.reserved");
   m.flags = r.u32("vss.flags");
   if (!r.ok()) return *r.error();
   if (body.size() > kVssMaxMessageSize) {
@@ -49,7 +47,7 @@ Result<VssMessage> decode_vss(ByteSpan body) {
 
 void encode(const VssMessage& msg, ByteWriter& w) {
   w.u8(static_cast<std::uint8_t>(msg.op));
-  array_io::write(w, msg.reserved);
+  w.array(msg.reserved);
   w.u32(msg.flags);
   w.bytes(msg.extra);
 }

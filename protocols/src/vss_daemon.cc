@@ -1,7 +1,5 @@
 #include "vmbh/protocols/vss_daemon.h"
 
-#include "vss_fcopy_array_io.h"
-
 namespace vmbh::proto {
 
 Result<VssDaemonToKernel> decode_vss_daemon_to_kernel(ByteSpan msg) {
@@ -14,12 +12,12 @@ Result<VssDaemonToKernel> decode_vss_daemon_to_kernel(ByteSpan msg) {
   if (first == kVssOpRegister || first == kVssOpRegister1) {
     VssDaemonRegister reg;
     reg.version = r.u8("vss_daemon.operation");
-    array_io::read(r, reg.rest, "vss_daemon.rest");
+    r.read_into(reg.rest, "vss_daemon.rest");
     return r.finish(VssDaemonToKernel{reg});
   }
   VssDaemonReply reply;
   reply.error = r.u32("vss_daemon.error");
-  array_io::read(r, reply.rest, "vss_daemon.rest");
+  r.read_into(reply.rest, "vss_daemon.rest");
   return r.finish(VssDaemonToKernel{reply});
 }
 
@@ -38,26 +36,26 @@ Result<VssKernelToDaemon> decode_vss_kernel_to_daemon(ByteSpan msg) {
   const auto op = static_cast<VssOp>(r.u8("vss_daemon.operation"));
   if (!vss_op_goes_to_daemon(op)) return Error{Errc::unknown_type, "vss_daemon.operation", 0};
   req.op = op;
-  array_io::read(r, req.reserved, "vss_daemon.reserved");
+  r.read_into(req.reserved, "vss_daemon.reserved");
   req.flags = r.u32("vss_daemon.flags");
   return r.finish(VssKernelToDaemon{req});
 }
 
 void encode(const VssDaemonRegister& m, ByteWriter& w) {
   w.u8(m.version);
-  array_io::write(w, m.rest);
+  w.array(m.rest);
 }
 
 void encode(const VssDaemonReply& m, ByteWriter& w) {
   w.u32(m.error);
-  array_io::write(w, m.rest);
+  w.array(m.rest);
 }
 
 void encode(const VssKernelVersion& m, ByteWriter& w) { w.u32(m.version); }
 
 void encode(const VssDaemonRequest& m, ByteWriter& w) {
   w.u8(static_cast<std::uint8_t>(m.op));
-  array_io::write(w, m.reserved);
+  w.array(m.reserved);
   w.u32(m.flags);
 }
 

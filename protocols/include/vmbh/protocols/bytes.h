@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <utility>
@@ -37,9 +38,15 @@ class ByteReader {
   template <std::size_t N>
   std::array<std::byte, N> array(const char* field) {
     std::array<std::byte, N> out{};
-    ByteSpan s = bytes(N, field);
-    for (std::size_t i = 0; i < s.size(); ++i) out[i] = s[i];
+    read_into(out, field);
     return out;
+  }
+  // Fills a fixed byte array (std::byte or std::uint8_t) in one bounds check;
+  // leaves it unchanged on failure.
+  template <class T, std::size_t N>
+  requires(sizeof(T) == 1) void read_into(std::array<T, N>& out, const char* field) {
+    ByteSpan s = bytes(N, field);
+    if (s.size() == N) std::memcpy(out.data(), s.data(), N);
   }
   void skip(std::size_t n, const char* field) { (void)take(n, field); }
 
@@ -113,6 +120,8 @@ class ByteWriter {
   void u32(std::uint32_t v) { le(v, 4); }
   void u64(std::uint64_t v) { le(v, 8); }
   void bytes(ByteSpan s) { out_.insert(out_.end(), s.begin(), s.end()); }
+  template <class T, std::size_t N>
+  requires(sizeof(T) == 1) void array(const std::array<T, N>& a) { bytes(std::as_bytes(std::span(a))); }
   void zeros(std::size_t n) { out_.resize(out_.size() + n, std::byte{0}); }
   // Pads with zeros up to `total` bytes written since `start` (no-op if already there).
   void pad_to(std::size_t start, std::size_t total) {
