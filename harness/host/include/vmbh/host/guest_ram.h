@@ -52,7 +52,7 @@ class GuestRam {
   ~GuestRam();
 
   const std::vector<RamRegion>& regions() const { return regions_; }
-  // Contiguous [gpa, gpa + size) that lies inside one region; errors name the GPA.
+  // [gpa, gpa + size), whole pages, all guest RAM; errors name the GPA.
   Result<GuestMapping> map_range(std::uint64_t gpa, std::size_t size) const;
   // The 4 KiB guest frames `pfns`, in order, as one contiguous host mapping.
   Result<GuestMapping> map_pages(std::span<const std::uint64_t> pfns) const;

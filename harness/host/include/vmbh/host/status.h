@@ -16,7 +16,9 @@ class [[nodiscard]] Status {
   Status() = default;
   static Status fail(std::string message) { return Status(std::move(message)); }
   // "what: field: code at offset N" from a codec error.
-  static Status fail(const std::string& what, const proto::Error& e) { return Status(what + ": " + e.message()); }
+  static Status fail(const std::string& what, const proto::Error& e) {
+    return Status(what + ": " + e.message());
+  }
 
   bool ok() const { return !failed_; }
   explicit operator bool() const { return ok(); }
@@ -32,7 +34,8 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Status failure) : v_(std::move(failure)) {}  // NOLINT(google-explicit-constructor); must be a failure
+  Result(Status failure)
+      : v_(std::move(failure)) {}  // NOLINT(google-explicit-constructor); must be a failure
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
