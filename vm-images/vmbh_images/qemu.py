@@ -40,15 +40,21 @@ class Guest:
 
     def __init__(self, image: Path, smp: int = 1, mem_mb: int = 512, cpu: str = "qemu64",
                  append: str = FAST_APPEND, extra_args: list[str] | None = None,
-                 agent_on: str = "virtio"):
-        """agent_on: "virtio" (port vmbh.agent) or "ttyS1" (the init's fallback)."""
+                 agent_on: str = "virtio", qemu: str | None = None, machine: str = "pc"):
+        """agent_on: "virtio" (port vmbh.agent) or "ttyS1" (the init's fallback).
+        qemu: the binary (default: Debian's qemu-system-x86_64 on PATH)."""
         self.image = Path(image)
+        self.qemu = qemu
+        self.machine = machine
         self.cpu = cpu
         self.agent_on = agent_on
         self.smp, self.mem_mb, self.append = smp, mem_mb, append
         self.extra_args = extra_args or []
         self.dir = Path(tempfile.mkdtemp(prefix="vmbh-guest-"))
         self.agent_sock_path = self.dir / "agent.sock"
+        # QEMU's own log (-d guest_errors): guest panics with the Hyper-V crash
+        # parameters, unhandled MSRs and hypercalls end up here.
+        self.qemu_log_path = self.dir / "qemu.log"
         self.console = bytearray()
         self.proc: subprocess.Popen | None = None
 
@@ -59,13 +65,13 @@ class Guest:
 
     def argv(self) -> list[str]:
         return [
-            qemu_binary(), "-accel", "tcg", "-M", "pc", "-cpu", self.cpu,
+            self.qemu or qemu_binary(), "-accel", "tcg", "-M", self.machine, "-cpu", self.cpu,
             "-m", str(self.mem_mb), "-smp", str(self.smp),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", str(self.kernel_file()),
             "-initrd", str(self.image / "initramfs.cpio"),
             "-append", self.append,
-            "-serial", "stdio",
+            "-serial", "stdio", "-d", "guest_errors", "-D", str(self.qemu_log_path),
             "-chardev", f"socket,id=agent,path={self.agent_sock_path},server=on,wait=off",
             *self.agent_args(),
             *self.extra_args,
@@ -114,6 +120,28 @@ class Guest:
         s.settimeout(timeout)
         s.connect(str(self.agent_sock_path))
         return s
+
+    def qemu_log(self) -> str:
+        try:
+            return self.qemu_log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_exit(self, timeout: float) -> int:
+        """QEMU's exit status, reading the console meanwhile; TimeoutError if it keeps running."""
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"QEMU still running after {timeout} s")
+            r, _, _ = select.select([fd], [], [], left)
+            if r:
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    self.console += chunk
+                    continue
+                return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

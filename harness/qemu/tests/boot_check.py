@@ -1,137 +1,101 @@
 #!/usr/bin/python3
-"""Boots a Linux guest under the patched QEMU with TCG and Hyper-V
-enlightenments and checks what the guest reports.
+"""Boots a vmbh guest image under the patched QEMU with TCG and Hyper-V
+enlightenments, and checks through the guest agent what Linux made of them.
 
-The guest is the throwaway initramfs from mkinitramfs-hv (until vm-images/
-provides the real images): it loads hv_vmbus and hv_balloon and prints
-"VMBH: ..." lines, /proc/interrupts and dmesg on the serial console.
+  boot_check.py --preset bookworm --smp 2              # all checks, once
+  boot_check.py --image DIR --no-hv                    # plain TCG
+  boot_check.py --preset bookworm --crash              # panic -> QEMU guest-panicked
+  boot_check.py --preset bookworm --smp 2 --repeat 20  # 20 boots in a row
+  boot_check.py --preset bookworm --bench 5            # boot ratio hv on/off, drift
 
-  boot_check.py --deb linux-image-6.1.0-56-amd64_*.deb --smp 2
-  boot_check.py --kernel vmlinuz --initrd initrd.img --no-hv
-  boot_check.py --deb ... --crash      # guest panic -> QEMU guest-panicked
-
-Exit status 0 when every check passes.  Uses only the standard library.
+Images come from vm-images/build-image (cached); QEMU from
+harness/qemu/build-qemu (cached).  Exit status 0 when every check passes.
 """
 
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from pathlib import Path
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-QEMU_DIR = os.path.dirname(HERE)
-
-# Debian's firmware (bios-256k.bin from seabios; kvmvapic.bin,
-# linuxboot_dma.bin from qemu-system-data); build-qemu's binary finds them
-# anyway, a development build tree may not.
-FIRMWARE = ["-L", "/usr/share/seabios", "-L", "/usr/share/qemu"]
+HERE = Path(__file__).resolve().parent
+QEMU_DIR = HERE.parent
+REPO = QEMU_DIR.parents[1]
+sys.path.insert(0, str(REPO / "vm-images"))
+sys.path.insert(0, str(REPO / "harness/agent/python"))
+import vmbh_agent  # noqa: E402
+from vmbh_images import qemu as vm  # noqa: E402
 
 # Enlightenments the patch series implements under TCG.
 HV_FEATURES = [
     "hv-relaxed", "hv-vpindex", "hv-time", "hv-frequencies", "hv-synic",
-    "hv-runtime", "hv-reset",
+    "hv-runtime", "hv-reset", "hv-stimer", "hv-stimer-direct", "hv-crash",
 ]
-# Accepted only by builds with the later patches of the series.
-HV_OPTIONAL = ["hv-stimer", "hv-stimer-direct", "hv-crash"]
+BALLOON_CLASS = "525074dc-8985-46e2-8057-a307dc18a502"
 
 BAD_DMESG = re.compile(
     r"WARNING:|\bOops\b|Call Trace|BUG:|unchecked MSR access"
     r"|general protection fault|Kernel panic"
     r"|hv_(vmbus|balloon|utils): .*(?i:fail|error)")
-# Reported, not failed: what else the guest complains about.
+# Reported, not failed: what else the guest says about Hyper-V or failures.
 NOTE_DMESG = re.compile(r"(?i)\bfail|\bwarn|\berror|hyper-?v|hv_")
+
+# One agent call gathers everything the checks look at.
+PROBE = r"""
+echo "== clocksource"; cat /sys/devices/system/clocksource/clocksource0/current_clocksource
+echo "== clockevents"
+for c in /sys/devices/system/clockevents/clockevent*; do echo "${c##*/} $(cat $c/current_device)"; done
+echo "== vmbus"
+for d in /sys/bus/vmbus/devices/*; do
+  [ -e "$d" ] || continue
+  drv=none; [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+  echo "${d##*/} $(cat $d/class_id) $drv"
+done
+echo "== interrupts"; cat /proc/interrupts
+echo "== dmesg"; dmesg
+"""
 
 
 def qemu_binary():
-    out = subprocess.run([os.path.join(QEMU_DIR, "build-qemu")], check=True,
+    out = subprocess.run([str(QEMU_DIR / "build-qemu")], check=True,
                          stdout=subprocess.PIPE, text=True).stdout
     return out.strip().splitlines()[-1]
 
 
-def qemu_supports(qemu, prop):
-    """Whether this build accepts -cpu max,...,PROP=on under TCG: QEMU
-    exits at once when realizing the vCPU fails, else it stays stopped (-S)
-    until the timeout."""
-    try:
-        r = subprocess.run(
-            [qemu] + FIRMWARE + ["-accel", "tcg", "-M", "q35", "-cpu",
-             "max,hv-vpindex=on,hv-synic=on,hv-time=on,hv-stimer=on,%s=on"
-             % prop,
-             "-S", "-display", "none", "-nodefaults", "-monitor", "none"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3)
-    except subprocess.TimeoutExpired:
-        return True
-    return r.returncode == 0
+def agent_binary():
+    path = Path(os.environ.get("VMBH_AGENT")
+                or REPO / "build/dev/harness/agent/vmbh-agent")
+    if not path.exists():
+        raise SystemExit(f"no guest agent at {path}: build the dev preset "
+                         "first (cmake --build --preset dev)")
+    return path
+
+
+def image_dir(preset):
+    p = subprocess.run([str(REPO / "vm-images/build-image"), "--preset", preset,
+                        "--agent", str(agent_binary())],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"build-image --preset {preset} failed:\n{p.stderr}")
+    return Path(p.stdout.strip())
 
 
 def cpu_option(features):
     return "max" + "".join(",%s=on" % f for f in features)
 
 
-def build_guest(deb, workdir):
-    subprocess.run([os.path.join(HERE, "mkinitramfs-hv"), deb, workdir],
-                   check=True, stdout=subprocess.DEVNULL)
-    return (os.path.join(workdir, "vmlinuz"),
-            os.path.join(workdir, "initrd.img"))
-
-
-def boot(qemu, kernel, initrd, smp, features, crash=False, timeout=300,
-         log_dir=None, drift=0):
-    """Boots the guest; returns (serial output, qemu log, seconds).  With
-    @drift, the guest sleeps that long and the host time stamps the guest's
-    uptime lines as they arrive: the serial output then ends with
-    "VMBH-HOST: drift guest <s> host <s>"."""
-    log_dir = log_dir or tempfile.mkdtemp(prefix="vmbh-boot-")
-    os.makedirs(log_dir, exist_ok=True)
-    qlog = os.path.join(log_dir, "qemu.log")
-    append = "console=ttyS0 panic=-1 quiet loglevel=4"
-    if crash:
-        append += " vmbh.crash=1"
-    if drift:
-        append += " vmbh.drift=%d" % drift
-    cmd = [qemu] + FIRMWARE + ["-accel", "tcg", "-M", "q35", "-m", "512",
-           "-smp", str(smp), "-cpu", cpu_option(features),
-           "-nodefaults", "-display", "none", "-serial", "stdio",
-           "-no-reboot", "-kernel", kernel, "-initrd", initrd,
-           "-append", append, "-d", "guest_errors", "-D", qlog,
-           "-action", "panic=shutdown"]
-    if "hv-synic" in features:
-        cmd += ["-device", "vmbus-bridge", "-device", "hv-balloon"]
-    start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT)
-    lines, stamps = [], {}
-    try:
-        for raw in p.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            lines.append(line)
-            m = re.match(r"VMBH: (drift-start|drift-end) (\S+)", line)
-            if m:
-                stamps[m.group(1)] = (time.monotonic(), float(m.group(2)))
-            if time.monotonic() - start > timeout:
-                break
-    finally:
-        p.kill()
-        p.wait()
-    secs = time.monotonic() - start
-    if len(stamps) == 2:
-        (h0, g0), (h1, g1) = stamps["drift-start"], stamps["drift-end"]
-        lines.append("VMBH-HOST: drift guest %.3f host %.3f"
-                     % (g1 - g0, h1 - h0))
-    serial = "\n".join(lines) + "\n"
-    with open(os.path.join(log_dir, "serial.log"), "w") as f:
-        f.write(serial)
-    qemu_log = open(qlog).read() if os.path.exists(qlog) else ""
-    return serial, qemu_log, secs
-
-
-def section(text, name):
-    m = re.search(r"VMBH-%s-BEGIN\n(.*?)VMBH-%s-END" % (name, name), text,
-                  re.S)
-    return m.group(1) if m else ""
+def sections(text):
+    out, name = {}, None
+    for line in text.splitlines():
+        if line.startswith("== "):
+            name = line[3:].strip()
+            out[name] = []
+        elif name:
+            out[name].append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
 
 
 def interrupt_row(interrupts, name, ncpu):
@@ -142,134 +106,195 @@ def interrupt_row(interrupts, name, ncpu):
     return None
 
 
-def check(serial, qemu_log, smp, features, crash=False):
+def guest(qemu, image, smp, features, **kw):
+    extra = ["-action", "panic=shutdown"]
+    if "hv-synic" in features:
+        extra += ["-device", "vmbus-bridge", "-device", "hv-balloon"]
+    return vm.Guest(image, smp=smp, cpu=cpu_option(features), qemu=qemu,
+                    machine="q35", extra_args=extra, **kw)
+
+
+def observe(qemu, image, smp, features, crash=False, timeout=180):
+    """Boots, waits for the balloon driver when VMBus is on, and returns what
+    the guest reports: a dict of sections plus ready time and QEMU's log."""
+    with guest(qemu, image, smp, features) as g:
+        obs = {"ready_s": g.wait_ready(timeout)}
+        with vmbh_agent.AgentClient(g.agent_socket()) as agent:
+            agent.wait_ready(timeout=60)
+            # hv_balloon binds once VMBus has offered the channel.
+            deadline = time.monotonic() + 30
+            while "hv-synic" in features and time.monotonic() < deadline:
+                r = agent.sh("readlink /sys/bus/vmbus/devices/*/driver")
+                if b"/hv_balloon" in r.stdout:
+                    break
+                time.sleep(0.2)
+            time.sleep(1)  # let the stimer and callback counters move
+            r = agent.sh(PROBE)
+            obs.update(sections(r.stdout.decode(errors="replace")))
+            if crash:
+                agent.sh("(sleep 0.2; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")
+                obs["exit"] = g.wait_exit(60)
+        obs["console"] = g.console.decode(errors="replace")
+        obs["qemu_log"] = g.qemu_log()
+    return obs
+
+
+def check(obs, smp, features, crash=False):
     """Returns a list of (name, ok, detail)."""
     results = []
 
     def add(name, ok, detail=""):
         results.append((name, bool(ok), detail))
 
-    dmesg = section(serial, "DMESG")
-    interrupts = section(serial, "INTERRUPTS")
-    vmbh = dict()
-    for line in serial.splitlines():
-        m = re.match(r"VMBH: (\S+) (.*)", line.strip())
-        if m:
-            vmbh.setdefault(m.group(1), []).append(m.group(2))
-    hv = bool(features)
-
-    add("guest reached the end of init", "VMBH-END" in serial or crash,
-        "no VMBH-END marker; last output:\n" +
-        "\n".join(serial.splitlines()[-15:]))
-    if hv:
+    dmesg = obs.get("dmesg", "")
+    interrupts = obs.get("interrupts", "")
+    add("agent answered with dmesg", dmesg, obs.get("console", "")[-1500:])
+    if features:
         add("Hypervisor detected: Microsoft Hyper-V",
             "Hypervisor detected: Microsoft Hyper-V" in dmesg)
     else:
         add("no Hyper-V without hv-*", "Microsoft Hyper-V" not in dmesg)
     if "hv-time" in features:
-        cs = (vmbh.get("clocksource") or ["?"])[0]
+        cs = obs.get("clocksource", "?").strip()
         add("clocksource hyperv_clocksource_tsc_page",
             cs == "hyperv_clocksource_tsc_page", "current: " + cs)
     if "hv-synic" in features:
         add("hv_vmbus: Vmbus version:4.0",
             "hv_vmbus: Vmbus version:4.0" in dmesg)
-        balloon = [d for d in vmbh.get("vmbus-device", [])
-                   if "525074dc-8985-46e2-8057-a307dc18a502" in d]
+        devices = obs.get("vmbus", "").splitlines()
+        balloon = [d for d in devices if BALLOON_CLASS in d]
         add("balloon device bound to hv_balloon",
-            balloon and balloon[0].endswith("driver hv_balloon"),
-            "; ".join(vmbh.get("vmbus-device", [])) or "no vmbus devices")
+            balloon and balloon[0].endswith(" hv_balloon"),
+            "; ".join(devices) or "no vmbus devices")
         add("hv_balloon: Using Dynamic Memory protocol",
             "hv_balloon: Using Dynamic Memory protocol" in dmesg)
         hyp = interrupt_row(interrupts, "HYP", smp)
         add("Hyper-V callback interrupts counted",
             hyp is not None and sum(hyp) > 0, "HYP: %s" % hyp)
     if "hv-stimer" in features:
-        ce = vmbh.get("clockevent", [])
+        ce = obs.get("clockevents", "").splitlines()
         add("Hyper-V clockevent on every CPU",
             len(ce) == smp and all(c.endswith("Hyper-V clockevent")
                                    for c in ce), "; ".join(ce))
-        # direct mode: own vector, counted as HVS; message mode: SINT2,
+        # Direct mode: own vector, counted as HVS.  Message mode: SINT2,
         # counted with the VMBus messages as HYP.
         row = "HVS" if "hv-stimer-direct" in features else "HYP"
         counts = interrupt_row(interrupts, row, smp)
         add("stimer interrupts on every CPU (%s)" % row,
             counts is not None and all(x > 0 for x in counts),
             "%s: %s" % (row, counts))
-    bad = [l for l in dmesg.splitlines() if BAD_DMESG.search(l)]
+    bad = [line for line in dmesg.splitlines() if BAD_DMESG.search(line)]
+    add("dmesg has no warning, oops or call trace", not bad,
+        "\n".join(bad[:10]))
     if crash:
-        bad = [l for l in bad if "sysrq" not in l.lower()]
-    add("dmesg has no warning, oops or call trace", not bad and dmesg,
-        "\n".join(bad[:10]) if bad else ("" if dmesg else "no dmesg"))
-    if crash:
-        m = re.search(r"HV crash parameters: \(([^)]*)\)", qemu_log)
+        m = re.search(r"HV crash parameters: \(([^)]*)\)", obs["qemu_log"])
         add("guest panic reported by QEMU with Hyper-V crash parameters",
-            m is not None, m.group(0) if m else qemu_log[-500:])
+            m is not None,
+            m.group(0) if m else "QEMU log:\n" + obs["qemu_log"][-800:])
     return results
+
+
+def failures(results):
+    return ["%s: %s" % (n, d) for n, ok, d in results if not ok]
+
+
+def drift(qemu, image, seconds):
+    """Guest CLOCK_MONOTONIC (TSC page, ns from /proc/timer_list) against the
+    host's over `seconds`; each sample is bracketed by host clock reads, so
+    the agent round trip bounds the error."""
+    with guest(qemu, image, 1, HV_FEATURES) as g:
+        g.wait_ready(180)
+        with vmbh_agent.AgentClient(g.agent_socket()) as agent:
+            agent.wait_ready(timeout=60)
+
+            def sample():
+                h0 = time.monotonic_ns()
+                out = agent.read_file("/proc/timer_list", max_length=200)
+                h1 = time.monotonic_ns()
+                ns = int(re.search(rb"now at (\d+) nsecs", out).group(1))
+                return ns, (h0 + h1) // 2, h1 - h0
+
+            g0, host0, rtt0 = sample()
+            time.sleep(seconds)
+            g1, host1, rtt1 = sample()
+    dg, dh = g1 - g0, host1 - host0
+    return dg, dh, max(rtt0, rtt1)
+
+
+def boot_ratio(qemu, image, runs):
+    """Medians with Hyper-V on and off, alternating in one run: QEMU start to
+    the init's ready marker (with Hyper-V on, the init also brings VMBus up
+    and loads the VMBus drivers, which it skips without), and the kernel's
+    own time to starting /init (dmesg), which compares like with like."""
+    ready = {True: [], False: []}
+    to_init = {True: [], False: []}
+    for _ in range(runs):
+        for hv in (True, False):
+            with guest(qemu, image, 1, HV_FEATURES if hv else []) as g:
+                ready[hv].append(g.wait_ready(180))
+                with vmbh_agent.AgentClient(g.agent_socket()) as agent:
+                    agent.wait_ready(timeout=60)
+                    dmesg = agent.sh("dmesg").stdout.decode(errors="replace")
+                m = re.search(r"\[\s*([\d.]+)\] Run /init as init process", dmesg)
+                to_init[hv].append(float(m.group(1)))
+    med = statistics.median
+    return ((med(ready[True]), med(ready[False])),
+            (med(to_init[True]), med(to_init[False])))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--qemu", help="QEMU binary (default: build-qemu)")
-    ap.add_argument("--deb", help="Debian linux-image .deb")
-    ap.add_argument("--kernel")
-    ap.add_argument("--initrd")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="default image: bookworm, bookworm-backports")
+    src.add_argument("--image", help="an image directory from build-image")
     ap.add_argument("--smp", type=int, default=1)
-    ap.add_argument("--no-hv", action="store_true",
-                    help="boot without any hv-* (plain TCG)")
-    ap.add_argument("--crash", action="store_true",
-                    help="crash the guest and expect a Hyper-V guest panic")
-    ap.add_argument("--features",
-                    help="comma-separated hv-* list instead of all the "
-                    "build supports")
-    ap.add_argument("--drift", type=int, default=0, metavar="SECONDS",
-                    help="measure guest uptime against the host clock")
-    ap.add_argument("--timeout", type=int, default=300)
-    ap.add_argument("--log-dir")
+    ap.add_argument("--no-hv", action="store_true", help="plain TCG")
+    ap.add_argument("--features", help="comma-separated hv-* list")
+    ap.add_argument("--crash", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--bench", type=int, metavar="RUNS",
+                    help="boot ratio hv on/off over RUNS boots each, then drift")
+    ap.add_argument("--drift-seconds", type=int, default=60)
     args = ap.parse_args()
 
     qemu = args.qemu or qemu_binary()
-    work = tempfile.mkdtemp(prefix="vmbh-guest-")
-    if args.deb:
-        kernel, initrd = build_guest(args.deb, work)
-    elif args.kernel and args.initrd:
-        kernel, initrd = args.kernel, args.initrd
-    else:
-        ap.error("--deb or --kernel/--initrd needed")
-
-    if args.no_hv:
-        features = []
-    elif args.features:
-        features = args.features.split(",")
-    else:
-        features = list(HV_FEATURES)
-        features += [f for f in HV_OPTIONAL if qemu_supports(qemu, f)]
-    serial, qemu_log, secs = boot(qemu, kernel, initrd, args.smp, features,
-                                  crash=args.crash, timeout=args.timeout,
-                                  log_dir=args.log_dir, drift=args.drift)
-    results = check(serial, qemu_log, args.smp, features, crash=args.crash)
-    dmesg = section(serial, "DMESG")
-    notes = [l for l in dmesg.splitlines()
-             if NOTE_DMESG.search(l) and not BAD_DMESG.search(l)]
-    m = re.search(r"VMBH: uptime (\S+)", serial)
-    print("boot: %.1f s wall, guest uptime at end of init %s s, cpu %s"
-          % (secs, m.group(1) if m else "?", cpu_option(features)))
-    m = re.search(r"VMBH-HOST: drift guest (\S+) host (\S+)", serial)
-    if m:
-        g, h = float(m.group(1)), float(m.group(2))
-        print("drift: guest %.3f s over host %.3f s: %+.0f ppm (uptime has "
-              "10 ms resolution)" % (g, h, (g - h) / h * 1e6))
-    failed = 0
-    for name, ok, detail in results:
-        print("%s  %s%s" % ("PASS" if ok else "FAIL", name,
-                            "" if ok or not detail else "\n      " +
-                            detail.replace("\n", "\n      ")))
-        failed += not ok
-    if notes:
-        print("dmesg lines mentioning Hyper-V or failures (not checked):")
-        for line in notes:
-            print("      " + line)
-    return 1 if failed else 0
+    image = Path(args.image) if args.image else image_dir(args.preset)
+    if args.bench:
+        (r_on, r_off), (i_on, i_off) = boot_ratio(qemu, image, args.bench)
+        print("median of %d boots, Hyper-V on / off:" % args.bench)
+        print("  kernel start to /init: %.2f s / %.2f s, ratio %.2f"
+              % (i_on, i_off, i_on / i_off))
+        print("  QEMU start to ready:   %.2f s / %.2f s, ratio %.2f (on: "
+              "VMBus up and its drivers loaded)" % (r_on, r_off, r_on / r_off))
+        dg, dh, rtt = drift(qemu, image, args.drift_seconds)
+        print("drift: guest %.6f s over host %.6f s: %+.1f ms (%+.0f ppm), "
+              "sample round trip %.2f ms" % (dg / 1e9, dh / 1e9, (dg - dh) / 1e6,
+                                              (dg - dh) / dh * 1e6, rtt / 1e6))
+        return 0
+    features = ([] if args.no_hv else args.features.split(",")
+                if args.features else HV_FEATURES)
+    failed_runs = 0
+    for i in range(args.repeat):
+        obs = observe(qemu, image, args.smp, features, crash=args.crash)
+        results = check(obs, args.smp, features, crash=args.crash)
+        bad = failures(results)
+        failed_runs += bool(bad)
+        print("boot %d/%d: ready %.2f s, %s" % (
+            i + 1, args.repeat, obs["ready_s"],
+            "all %d checks pass" % len(results) if not bad else "FAILED"))
+        for line in bad:
+            print("  FAIL " + line.replace("\n", "\n      "))
+        if i == 0 or bad:
+            notes = [line for line in obs.get("dmesg", "").splitlines()
+                     if NOTE_DMESG.search(line) and not BAD_DMESG.search(line)]
+            if notes:
+                print("  dmesg lines mentioning Hyper-V or failures (not checked):")
+                for line in notes:
+                    print("      " + line)
+    print("%d of %d boots failed" % (failed_runs, args.repeat))
+    return 1 if failed_runs else 0
 
 
 if __name__ == "__main__":
