@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "vmbh/protocols/bytes.h"
+#include "vmbh/protocols/gpadl.h"
 #include "vmbh/protocols/result.h"
 
 namespace vmbh::proto {
@@ -35,7 +36,7 @@ inline constexpr std::size_t kPacketMaxSize = std::size_t{0xffff} * kPacketAlign
 inline constexpr std::size_t kTransferPageHeaderSize = 24;  // desc + id u16 + owns u8 + rsvd u8 + count u32
 inline constexpr std::size_t kTransferPageRangeSize = 8;    // byte_count u32, byte_offset u32
 inline constexpr std::size_t kGpaDirectHeaderSize = 24;     // desc + reserved u32 + range_cnt u32
-inline constexpr std::size_t kGpaRangeHeaderSize = 8;       // byte_count u32, byte_offset u32 (+ pfn u64[])
+// kGpaRangeHeaderSize (8: byte_count u32, byte_offset u32, then pfn u64[]) is gpadl.h's.
 inline constexpr std::size_t kGpaPageSize = 4096;           // Hyper-V page (HV_HYP_PAGE_SIZE)
 
 // enum vmbus_packet_type.
@@ -128,12 +129,7 @@ struct CompletionPacket {
 // VM_PKT_DATA_USING_GPA_DIRECT (9): struct vmdata_gpa_direct /
 // vmbus_channel_packet_multipage_buffer. Each range's pfn count follows from
 // its byte_offset and byte_count: ceil((byte_offset + byte_count) / 4096).
-struct GpaRange {
-  std::uint32_t byte_count = 0;
-  std::uint32_t byte_offset = 0;
-  std::vector<std::uint64_t> pfns;
-  bool operator==(const GpaRange&) const = default;
-};
+// A range is gpadl.h's GpaRange (the same struct gpa_range).
 std::uint64_t gpa_range_pfn_count(std::uint32_t byte_offset, std::uint32_t byte_count);
 
 struct GpaDirectPacket {
