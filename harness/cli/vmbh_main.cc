@@ -1,0 +1,26 @@
+// The vmbh command. Subcommands are added as their parts land (see
+// docs/architecture.md): trace show.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "trace_command.h"
+
+namespace {
+
+constexpr const char* kUsage = "usage: vmbh trace show FILE     print a trace, decoded\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 3 && args[0] == "trace" && args[1] == "show") {
+    return vmbh::cli::trace_show(args[2], std::cout, std::cerr);
+  }
+  if (args.size() == 1 && (args[0] == "-h" || args[0] == "--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << kUsage;
+  return 2;
+}
