@@ -37,7 +37,7 @@ inline constexpr std::size_t kTransferPageHeaderSize = 24;  // desc + id u16 + o
 inline constexpr std::size_t kTransferPageRangeSize = 8;    // byte_count u32, byte_offset u32
 inline constexpr std::size_t kGpaDirectHeaderSize = 24;     // desc + reserved u32 + range_cnt u32
 // kGpaRangeHeaderSize (8: byte_count u32, byte_offset u32, then pfn u64[]) is gpadl.h's.
-inline constexpr std::size_t kGpaPageSize = 4096;           // Hyper-V page (HV_HYP_PAGE_SIZE)
+inline constexpr std::size_t kGpaPageSize = 4096;  // Hyper-V page (HV_HYP_PAGE_SIZE)
 
 // enum vmbus_packet_type.
 enum class PacketType : std::uint16_t {
