@@ -1,0 +1,53 @@
+// A child QEMU: spawned with its console (stdout+stderr) on a pipe that the
+// event loop drains into a log file while watching for the image's markers,
+// and a pidfd that becomes readable when it exits. Killed on destruction.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "vmbh/host/status.h"
+
+namespace vmbh::cli {
+
+class QemuProcess {
+ public:
+  QemuProcess() = default;
+  QemuProcess(const QemuProcess&) = delete;
+  QemuProcess& operator=(const QemuProcess&) = delete;
+  ~QemuProcess();
+
+  // Starts argv[0]; the console is appended to `console_log`.
+  host::Status start(const std::vector<std::string>& argv, const std::string& console_log);
+
+  int console_fd() const { return console_fd_; }  // -1 once QEMU closed it
+  int exit_fd() const { return pidfd_; }          // readable when QEMU exited
+  // Reads what the console pipe has; false at EOF.
+  bool drain_console();
+  // Whether a line holding `marker` appeared on the console.
+  bool console_saw(const std::string& marker) const { return seen_.find(marker) != std::string::npos; }
+  // The last `n` bytes of the console.
+  std::string console_tail(std::size_t n) const;
+
+  bool running() const { return pid_ > 0 && !exited_; }
+  // Collects the exit status if QEMU exited (non-blocking); true if it did.
+  bool reap();
+  // Exit code, or -signal when killed by one.
+  int exit_status() const { return exit_status_; }
+  // SIGTERM, then SIGKILL after `grace_ms`; waits for the exit.
+  void stop(int grace_ms = 2000);
+
+ private:
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int console_fd_ = -1;
+  std::FILE* log_ = nullptr;
+  std::string seen_;  // console text kept for marker search and tails (bounded)
+  bool exited_ = false;
+  int exit_status_ = 0;
+};
+
+}  // namespace vmbh::cli
