@@ -20,6 +20,15 @@ void TracingTransport::write(const trace::TraceRecord& r) {
   if (!s && write_status_) write_status_ = s;
 }
 
+void TracingTransport::packet(std::uint32_t relid, const std::string& device, bool to_guest,
+                              proto::ByteSpan bytes) {
+  trace::TraceRecord r = start(to_guest ? trace::HOST_TO_GUEST : trace::GUEST_TO_HOST, trace::RING_PACKET);
+  r.set_relid(relid);
+  r.set_device(device);
+  r.set_payload(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  write(r);
+}
+
 void TracingTransport::note(const std::string& text) {
   trace::TraceRecord r = start(trace::HOST_INTERNAL, trace::LOG);
   r.set_text(text);

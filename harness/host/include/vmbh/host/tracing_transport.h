@@ -18,6 +18,8 @@ class TracingTransport final : public Transport, private HostEvents {
 
   // Record a host log line (info/reject/broken) in the trace too.
   void note(const std::string& text);
+  // Record one ring packet of a channel (the channel manager's packet observer).
+  void packet(std::uint32_t relid, const std::string& device, bool to_guest, proto::ByteSpan bytes);
   // The first write failure, if any (tracing never stops the host).
   const Status& write_status() const { return write_status_; }
 

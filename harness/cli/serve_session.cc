@@ -1,0 +1,296 @@
+#include "serve_session.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "serve_devices.h"
+#include "vmbh/host/trace_print.h"
+#include "vmbh/protocols/describe.h"
+
+namespace vmbh::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kReadyMarker = "VMBH-READY";
+constexpr auto kTick = std::chrono::milliseconds(20);
+volatile sig_atomic_t g_stop = 0;
+
+void on_signal(int) { g_stop = 1; }
+
+control::Response error_response(const std::string& message) {
+  control::Response r;
+  r.set_error(message);
+  return r;
+}
+
+void to_proto(const host::ChannelManager::ChannelInfo& c, control::Channel& out) {
+  out.set_relid(c.relid);
+  out.set_name(c.name);
+  out.set_class_id(c.class_id.to_string());
+  out.set_instance_id(c.instance_id.to_string());
+  out.set_state(c.state);
+  out.set_target_vp(c.target_vp);
+  for (const auto& [k, v] : c.facts) {
+    auto* f = out.add_facts();
+    f->set_key(k);
+    f->set_value(v);
+  }
+  if (!c.error.empty()) {
+    auto* f = out.add_facts();
+    f->set_key("error");
+    f->set_value(c.error);
+  }
+}
+
+}  // namespace
+
+ServeSession::ServeSession(ServeOptions options) : o_(std::move(options)) {}
+
+ServeSession::~ServeSession() {
+  qemu_.stop();
+  if (!ram_file_.empty()) unlink(ram_file_.c_str());
+}
+
+void ServeSession::log(const std::string& line) {
+  double t = std::chrono::duration<double>(host::Clock::now() - started_).count();
+  std::fprintf(stderr, "[%8.3f] %s\n", t, line.c_str());
+  if (tracing_) tracing_->note(line);
+}
+
+host::Status ServeSession::start() {
+  if (o_.run_dir.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / "vmbh-serve-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) return host::Status::fail("serve: cannot create a run directory in " + tmpl);
+    o_.run_dir = tmpl;
+  }
+  std::error_code ec;
+  fs::create_directories(o_.run_dir, ec);
+  if (ec) return host::Status::fail("serve: cannot create " + o_.run_dir + ": " + ec.message());
+  relay_socket_ = o_.run_dir + "/relay.sock";
+  agent_socket_ = o_.run_dir + "/agent.sock";
+  trace_path_ = o_.run_dir + "/trace.vmbhtrace";
+  // RAM on tmpfs: page-cache backed, shared with QEMU, gone when both close it.
+  ram_file_ = "/dev/shm/vmbh-" + std::to_string(getpid()) + ".ram";
+
+  trace::TraceHeader header;
+  header.set_description("vmbh serve --image " + o_.image_dir);
+  auto tw = host::TraceWriter::create(trace_path_, header);
+  if (!tw) return tw.status();
+  trace_ = std::move(tw.value());
+
+  auto relay = host::RelayTransport::listen(relay_socket_);
+  if (!relay) return relay.status();
+  relay_ = std::move(relay.value());
+  tracing_ = std::make_unique<host::TracingTransport>(*relay_, *trace_);
+
+  host::ChannelManagerOptions mo;
+  mo.max_version = o_.max_version;
+  mo.log = [this](const std::string& line) { log(line); };
+  mo.packet_observer = [this](std::uint32_t relid, const std::string& device, bool to_guest,
+                              proto::ByteSpan p) { tracing_->packet(relid, device, to_guest, p); };
+  mo.on_change = [this] { check_waiters(); };
+  manager_ = std::make_unique<host::ChannelManager>(*tracing_, mo);
+  devices_ = std::make_unique<Devices>(*manager_, o_);
+
+  if (auto s = control_.listen(o_.control_socket, [this](const control::Request& r,
+                                                         ControlServer::Reply reply) { handle(r, reply); });
+      !s) {
+    return s;
+  }
+
+  QemuConfig qc;
+  qc.qemu = o_.qemu;
+  qc.image_dir = o_.image_dir;
+  qc.accel = o_.accel;
+  qc.smp = o_.smp;
+  qc.mem_mb = o_.mem_mb;
+  qc.ram_file = ram_file_;
+  qc.relay_socket = relay_socket_;
+  qc.agent_socket = agent_socket_;
+  qc.qemu_log = o_.run_dir + "/qemu.log";
+  qc.extra_append = o_.append;
+  auto argv = qemu_argv(qc);
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  log("qemu: " + cmd);
+  if (auto s = qemu_.start(argv, o_.run_dir + "/console.log"); !s) return s;
+  relay_deadline_ = host::Clock::now() + std::chrono::seconds(o_.relay_timeout_s);
+  return {};
+}
+
+host::Status ServeSession::connect_host() {
+  if (auto s = relay_->accept(ram_file_); !s) return s;
+  // Both sides have the file open now; nothing needs the name any more.
+  unlink(ram_file_.c_str());
+  log("relay: QEMU connected; guest RAM " + std::to_string(relay_->ram().size() >> 20) + " MiB mapped");
+  return manager_->start();
+}
+
+void ServeSession::check_waiters() {
+  auto now = host::Clock::now();
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    std::optional<host::ChannelManager::ChannelInfo> found;
+    for (const auto& c : manager_->channels()) {
+      if (c.name == it->name) found = c;
+    }
+    if (found && found->state == it->state) {
+      control::Response r;
+      to_proto(*found, *r.mutable_channel());
+      auto reply = std::move(it->reply);
+      it = waiters_.erase(it);
+      reply(r);
+    } else if (now >= it->deadline || !qemu_.running()) {
+      std::string why = !qemu_.running() ? "QEMU exited" : "timeout";
+      auto reply = std::move(it->reply);
+      std::string msg = why + ": channel " + it->name + " is " + (found ? found->state : "not offered") +
+                        ", not " + it->state;
+      it = waiters_.erase(it);
+      reply(error_response(msg));
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ServeSession::fill_status(control::Status& st) const {
+  if (auto v = manager_->negotiated_version()) st.set_vmbus_version(proto::version_string(proto::raw(*v)));
+  for (const auto& c : manager_->channels()) to_proto(c, *st.add_channels());
+  st.set_guest_ready(guest_ready_);
+  st.set_qemu_running(qemu_.running());
+  st.set_qemu_exit_status(qemu_.running() ? 0 : qemu_.exit_status());
+  st.set_run_dir(o_.run_dir);
+  st.set_agent_socket(agent_socket_);
+}
+
+void ServeSession::handle(const control::Request& req, ControlServer::Reply reply) {
+  control::Response r;
+  switch (req.op_case()) {
+    case control::Request::kGetStatus:
+      fill_status(*r.mutable_status());
+      return reply(r);
+    case control::Request::kWaitChannel: {
+      const auto& w = req.wait_channel();
+      std::uint32_t ms = w.timeout_ms() ? w.timeout_ms() : 60000;
+      waiters_.push_back({w.name(), w.state().empty() ? "open" : w.state(),
+                          host::Clock::now() + std::chrono::milliseconds(ms), std::move(reply)});
+      return check_waiters();
+    }
+    case control::Request::kRescind:
+    case control::Request::kReoffer: {
+      const std::string& name = req.has_rescind() ? req.rescind().name() : req.reoffer().name();
+      for (const auto& c : manager_->channels()) {
+        if (c.name != name) continue;
+        host::Status s = req.has_rescind() ? manager_->rescind(c.relid) : manager_->reoffer(c.relid);
+        return reply(s ? r : error_response(s.message()));
+      }
+      return reply(error_response("no channel named " + name));
+    }
+    case control::Request::kReadTrace: {
+      auto reader = host::TraceReader::open(trace_path_);
+      if (!reader) return reply(error_response(reader.message()));
+      host::TracePrinter printer;
+      auto* chunk = r.mutable_trace();
+      std::uint64_t index = 0;
+      trace::TraceRecord rec;
+      std::uint64_t max = req.read_trace().max_records();
+      for (;;) {
+        auto more = reader.value()->next(rec);
+        if (!more || !more.value()) break;  // a record being written is picked up next time
+        if (index++ < req.read_trace().from()) continue;
+        chunk->add_records(rec.SerializeAsString());
+        chunk->add_lines(printer.line(rec));
+        if (max != 0 && static_cast<std::uint64_t>(chunk->records_size()) >= max) break;
+      }
+      chunk->set_next(req.read_trace().from() + static_cast<std::uint64_t>(chunk->records_size()));
+      return reply(r);
+    }
+    case control::Request::kQuit:
+      quit_ = true;
+      return reply(r);
+    default:
+      return devices_->handle(req, std::move(reply));
+  }
+}
+
+void ServeSession::loop_once() {
+  std::vector<pollfd> fds;
+  auto add = [&fds](int fd, short events) {
+    if (fd >= 0) fds.push_back({fd, events, 0});
+  };
+  add(qemu_.console_fd(), POLLIN);
+  add(qemu_.exit_fd(), POLLIN);
+  add(relay_->poll_fd(), POLLIN);
+  for (int fd : control_.poll_fds())
+    add(fd, static_cast<short>(POLLIN | (control_.wants_write(fd) ? POLLOUT : 0)));
+  poll(fds.data(), fds.size(), static_cast<int>(kTick.count()));
+
+  for (const auto& p : fds) {
+    if (p.revents == 0) continue;
+    if (p.fd == qemu_.console_fd()) {
+      qemu_.drain_console();
+      if (!guest_ready_ && qemu_.console_saw(kReadyMarker)) {
+        guest_ready_ = true;
+        log("guest: ready");
+      }
+    } else if (p.fd == qemu_.exit_fd()) {
+      if (qemu_.reap()) {
+        qemu_.drain_console();
+        log("qemu: exited with status " + std::to_string(qemu_.exit_status()));
+      }
+    } else if (p.fd == relay_->poll_fd()) {
+      if (!relay_->connected()) {
+        if (auto s = connect_host(); !s) log("relay: " + s.message());
+      } else if (auto s = relay_->dispatch(); !s) {
+        log("relay: " + s.message());
+      }
+    } else {
+      if (p.revents & POLLOUT) control_.on_writable(p.fd);
+      if (p.revents & (POLLIN | POLLHUP | POLLERR)) control_.on_readable(p.fd);
+    }
+  }
+  if (!relay_->connected() && qemu_.running() && host::Clock::now() > relay_deadline_) {
+    log("relay: QEMU did not connect within " + std::to_string(o_.relay_timeout_s) + " s; stopping it");
+    qemu_.stop();
+  }
+  manager_->tick(host::Clock::now());
+  check_waiters();
+}
+
+int ServeSession::run() {
+  if (auto s = start(); !s) {
+    std::cerr << "vmbh serve: " << s.message() << "\n";
+    return 1;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  while (!quit_ && !g_stop) loop_once();
+  // Let the last replies (Quit's own) reach their clients.
+  for (int i = 0; i < 10; ++i) {
+    for (int fd : control_.poll_fds()) control_.on_writable(fd);
+  }
+  log(g_stop ? "serve: stopped by a signal" : "serve: quit");
+  qemu_.stop();
+  return 0;
+}
+
+int serve_main(const std::vector<std::string>& args) {
+  auto o = parse_serve_options(args);
+  if (!o) {
+    std::cerr << o.message() << "\n" << kServeUsage;
+    return 2;
+  }
+  ServeSession session(std::move(o.value()));
+  return session.run();
+}
+
+}  // namespace vmbh::cli

@@ -1,0 +1,67 @@
+// One `vmbh serve` run: QEMU with the vmbus-relay device, the VMBus host
+// (channel manager + integration-component devices) behind a tracing
+// transport, and the control socket, all on one thread around poll().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control_server.h"
+#include "qemu_process.h"
+#include "serve_options.h"
+#include "vmbh/host/channel_manager.h"
+#include "vmbh/host/relay_transport.h"
+#include "vmbh/host/trace_file.h"
+#include "vmbh/host/tracing_transport.h"
+
+namespace vmbh::cli {
+
+class Devices;
+
+class ServeSession {
+ public:
+  explicit ServeSession(ServeOptions options);
+  ~ServeSession();
+  ServeSession(const ServeSession&) = delete;
+  ServeSession& operator=(const ServeSession&) = delete;
+
+  // Runs until Quit or a termination signal; the exit status of `vmbh serve`.
+  int run();
+
+ private:
+  host::Status start();
+  host::Status connect_host();  // QEMU connected to the relay: build the host
+  void loop_once();
+  void handle(const control::Request& req, ControlServer::Reply reply);
+  void fill_status(control::Status& st) const;
+  void check_waiters();
+  void log(const std::string& line);
+
+  struct Waiter {
+    std::string name;
+    std::string state;
+    host::Clock::time_point deadline;
+    ControlServer::Reply reply;
+  };
+
+  ServeOptions o_;
+  std::string ram_file_, relay_socket_, agent_socket_, trace_path_;
+  QemuProcess qemu_;
+  ControlServer control_;
+  std::unique_ptr<host::RelayTransport> relay_;
+  std::unique_ptr<host::TraceWriter> trace_;
+  std::unique_ptr<host::TracingTransport> tracing_;
+  std::unique_ptr<host::ChannelManager> manager_;
+  std::unique_ptr<Devices> devices_;
+  std::vector<Waiter> waiters_;
+  host::Clock::time_point started_ = host::Clock::now();
+  host::Clock::time_point relay_deadline_;
+  bool guest_ready_ = false;
+  bool quit_ = false;
+};
+
+// `vmbh serve ARGS...`
+int serve_main(const std::vector<std::string>& args);
+
+}  // namespace vmbh::cli
