@@ -8,7 +8,8 @@ namespace vmbh::cli {
 const char* const kServeUsage =
     "usage: vmbh serve --image DIR --qemu QEMU --control SOCKET [--run-dir DIR]\n"
     "                  [--smp N] [--mem MB] [--accel tcg|kvm] [--vmbus-version M.m]\n"
-    "                  [--append \"kernel args\"] [--heartbeat-ms N] [--relay-timeout S]\n";
+    "                  [--append \"kernel args\"] [--heartbeat-ms N] [--relay-timeout S]\n"
+    "                  [--fcopy kernel|uio]\n";
 
 namespace {
 
@@ -48,6 +49,10 @@ host::Result<ServeOptions> parse_serve_options(const std::vector<std::string>& a
       o.run_dir = v;
     } else if (a == "--append") {
       o.append = v;
+    } else if (a == "--fcopy") {
+      if (v != "kernel" && v != "uio")
+        return host::Status::fail("serve: --fcopy must be kernel or uio, not " + v);
+      o.fcopy_uio = v == "uio";
     } else if (a == "--accel") {
       if (v != "tcg" && v != "kvm") return host::Status::fail("serve: --accel must be tcg or kvm, not " + v);
       o.accel = v;

@@ -21,6 +21,7 @@ struct ServeOptions {
   proto::VmbusVersion max_version = proto::VmbusVersion::win10_v5_3;
   std::string append;
   unsigned heartbeat_ms = 1000;
+  bool fcopy_uio = false;         // offer fcopy as 6.12's uio daemon expects it
   unsigned relay_timeout_s = 60;  // QEMU must connect to the relay socket within this
 };
 

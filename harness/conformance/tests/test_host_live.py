@@ -52,7 +52,7 @@ def test_ic_channel_opened_and_negotiated(guest, name):
         time.sleep(0.2)
         f = facts(next(c for c in guest.control.status().channels if c.name == name))
     print(f"{guest.preset} {name}: framework {f.get('framework_version')} message {f.get('message_version')}")
-    assert f.get("ic_state") == "ready", f
+    assert f.get("state") == "ready", f
     assert f.get("framework_version") and f.get("message_version"), f
 
 

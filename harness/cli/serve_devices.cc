@@ -1,0 +1,241 @@
+#include "serve_devices.h"
+
+#include <memory>
+
+namespace vmbh::cli {
+
+namespace {
+
+using Reply = ControlServer::Reply;
+
+control::Response error_response(const std::string& message) {
+  control::Response r;
+  r.set_error(message);
+  return r;
+}
+
+std::string version_text(proto::IcVersion v) {
+  return std::to_string(v.major) + "." + std::to_string(v.minor);
+}
+
+control::Response ic_response(const host::IcDevice& d, std::uint32_t status) {
+  control::Response r;
+  auto* ic = r.mutable_ic();
+  ic->set_status(status);
+  ic->set_framework_version(version_text(d.framework_version()));
+  ic->set_message_version(version_text(d.message_version()));
+  return r;
+}
+
+std::string value_text(const proto::KvpValue& v) {
+  return v.type == proto::KvpValueType::sz ? v.text : std::to_string(v.number);
+}
+
+control::Response kvp_response(const host::KvpResult& k) {
+  control::Response r;
+  auto* out = r.mutable_kvp();
+  out->set_status(k.status);
+  if (k.value) out->set_value(value_text(*k.value));
+  if (k.entry) {
+    out->set_key(k.entry->key);
+    out->set_value(value_text(k.entry->value));
+  }
+  if (k.ip) {
+    out->set_adapter_id(k.ip->adapter_id);
+    out->set_ip_addresses(k.ip->ip_addr);
+    out->set_subnets(k.ip->sub_net);
+    out->set_gateways(k.ip->gate_way);
+    out->set_dns(k.ip->dns_addr);
+    out->set_dhcp(k.ip->dhcp_enabled != 0);
+  }
+  return r;
+}
+
+// One fcopy transfer: START, WRITE fragments, then COMPLETE (or CANCEL after
+// cancel_after_bytes), stopping at the first step the guest fails.
+struct FcopyJob : std::enable_shared_from_this<FcopyJob> {
+  host::FcopyDevice* dev = nullptr;
+  control::FcopyRequest req;
+  Reply reply;
+  std::uint64_t sent = 0;
+
+  void finish(const std::string& step, std::uint32_t status) {
+    control::Response r;
+    auto* f = r.mutable_fcopy();
+    f->set_status(status);
+    f->set_failed_step(status == proto::kHvSOk ? "" : step);
+    f->set_bytes_sent(sent);
+    reply(r);
+  }
+  // Runs `next` if the step succeeded; finishes the request otherwise.
+  host::Done<std::uint32_t> then(const std::string& step, std::function<void()> next) {
+    auto self = shared_from_this();
+    return [self, step, next = std::move(next)](host::Result<std::uint32_t> r) {
+      if (!r) return self->reply(error_response("fcopy " + step + ": " + r.message()));
+      if (r.value() != proto::kHvSOk) return self->finish(step, r.value());
+      next();
+    };
+  }
+  void start() {
+    std::uint32_t flags =
+        (req.overwrite() ? proto::kFcopyOverWrite : 0) | (req.create_path() ? proto::kFcopyCreatePath : 0);
+    auto self = shared_from_this();
+    dev->start(req.file_name(), req.path(), flags, req.data().size(),
+               then("start", [self] { self->write_next(); }));
+  }
+  void write_next() {
+    const std::string& data = req.data();
+    std::uint64_t stop =
+        req.cancel() ? std::min<std::uint64_t>(req.cancel_after_bytes(), data.size()) : data.size();
+    auto self = shared_from_this();
+    if (sent >= stop) {
+      if (req.cancel()) return dev->cancel(then("cancel", [self] { self->finish("cancel", proto::kHvSOk); }));
+      return dev->complete(then("complete", [self] { self->finish("complete", proto::kHvSOk); }));
+    }
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(stop - sent, proto::kFcopyDataFragment));
+    proto::ByteSpan chunk(reinterpret_cast<const std::byte*>(data.data()) + sent, n);
+    std::uint64_t offset = sent;
+    sent += n;
+    dev->write(offset, chunk, then("write", [self] { self->write_next(); }));
+  }
+};
+
+template <class T>
+T* add(host::ChannelManager& m, std::unique_ptr<T> d) {
+  T* raw = d.get();
+  m.add_device(std::move(d));
+  return raw;
+}
+
+}  // namespace
+
+Devices::Devices(host::ChannelManager& manager, const ServeOptions& o) : manager_(manager) {
+  host::HeartbeatOptions hb;
+  hb.period = std::chrono::milliseconds(o.heartbeat_ms);
+  heartbeat_ = add(manager, std::make_unique<host::HeartbeatDevice>(hb));
+  shutdown_ = add(manager, std::make_unique<host::ShutdownDevice>());
+  timesync_ = add(manager, std::make_unique<host::TimesyncDevice>());
+  kvp_ = add(manager, std::make_unique<host::KvpDevice>());
+  vss_ = add(manager, std::make_unique<host::VssDevice>());
+  host::FcopyOptions fo;
+  fo.guest = o.fcopy_uio ? host::FcopyGuest::uio_daemon : host::FcopyGuest::kernel_driver;
+  fcopy_ = add(manager, std::make_unique<host::FcopyDevice>(fo));
+}
+
+bool Devices::usable(const host::IcDevice& d, Reply& reply) const {
+  if (d.ready()) return true;
+  std::string state = "not offered";
+  for (const auto& c : manager_.channels()) {
+    if (c.name == d.name()) state = c.state;
+  }
+  std::string why = state != "open" ? "the channel is " + state
+                                    : "version negotiation has not finished" +
+                                          (d.failure().empty() ? std::string() : " (" + d.failure() + ")");
+  reply(error_response(d.name() + ": " + why));
+  return false;
+}
+
+void Devices::handle(const control::Request& req, Reply reply) {
+  switch (req.op_case()) {
+    case control::Request::kHeartbeat: {
+      control::Response r;
+      auto* hb = r.mutable_heartbeat();
+      hb->set_requests(heartbeat_->count() + heartbeat_->missed());
+      hb->set_answers(heartbeat_->count());
+      for (const auto& s : heartbeat_->history()) {
+        if (!s.received) continue;
+        hb->add_sequence(*s.received);
+        hb->add_latency_us(static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(s.latency).count()));
+      }
+      return reply(r);
+    }
+    case control::Request::kShutdown: {
+      if (!usable(*shutdown_, reply)) return;
+      const auto& s = req.shutdown();
+      auto action = s.action() == control::ShutdownRequest::REBOOT      ? proto::ShutdownAction::reboot
+                    : s.action() == control::ShutdownRequest::HIBERNATE ? proto::ShutdownAction::hibernate
+                                                                        : proto::ShutdownAction::shutdown;
+      if (s.timeout_ms()) shutdown_->set_timeout(std::chrono::milliseconds(s.timeout_ms()));
+      auto* dev = shutdown_;
+      return shutdown_->request(action, s.force(), [dev, reply](host::Result<std::uint32_t> r) {
+        reply(r ? ic_response(*dev, r.value()) : error_response(r.message()));
+      });
+    }
+    case control::Request::kTimesync: {
+      if (!usable(*timesync_, reply)) return;
+      const auto& t = req.timesync();
+      timesync_->set_offset(t.host_offset_ns() / 100);
+      auto* dev = timesync_;
+      auto done = [dev, reply](host::Result<host::TimesyncResult> r) {
+        reply(r ? ic_response(*dev, r.value().status) : error_response(r.message()));
+      };
+      return t.kind() == control::TimesyncRequest::SAMPLE ? timesync_->sample(done) : timesync_->sync(done);
+    }
+    case control::Request::kKvp: {
+      if (!usable(*kvp_, reply)) return;
+      const auto& k = req.kvp();
+      if (k.pool() > 4)
+        return reply(error_response("kvp: pool " + std::to_string(k.pool()) + " does not exist (0..4)"));
+      auto pool = static_cast<proto::KvpPool>(k.pool());
+      auto done = [reply](host::Result<host::KvpResult> r) {
+        reply(r ? kvp_response(r.value()) : error_response(r.message()));
+      };
+      switch (k.op()) {
+        case control::KvpRequest::GET:
+          return kvp_->get(pool, k.key(), done);
+        case control::KvpRequest::SET:
+          return kvp_->set(pool, k.key(), proto::KvpValue::string(k.value()), done);
+        case control::KvpRequest::DELETE:
+          return kvp_->del(pool, k.key(), done);
+        case control::KvpRequest::ENUMERATE:
+          return kvp_->enumerate(pool, k.index(), done);
+        case control::KvpRequest::GET_IP_INFO:
+          return kvp_->get_ip_info(k.adapter_id(), proto::kKvpAddrFamilyIpv4 | proto::kKvpAddrFamilyIpv6,
+                                   done);
+        case control::KvpRequest::SET_IP_INFO: {
+          proto::KvpIpAddress ip;
+          ip.adapter_id = k.adapter_id();
+          ip.addr_family = proto::kKvpAddrFamilyIpv4;
+          ip.dhcp_enabled = k.dhcp() ? 1 : 0;
+          ip.ip_addr = k.ip_addresses();
+          ip.sub_net = k.subnets();
+          ip.gate_way = k.gateways();
+          ip.dns_addr = k.dns();
+          return kvp_->set_ip_info(std::move(ip), done);
+        }
+        default:
+          return reply(error_response("kvp: unknown operation " + std::to_string(k.op())));
+      }
+    }
+    case control::Request::kVss: {
+      if (!usable(*vss_, reply)) return;
+      auto* dev = vss_;
+      auto done = [dev, reply](host::Result<host::VssResult> r) {
+        reply(r ? ic_response(*dev, r.value().status) : error_response(r.message()));
+      };
+      switch (req.vss().op()) {
+        case control::VssRequest::FREEZE:
+          return vss_->freeze(done);
+        case control::VssRequest::THAW:
+          return vss_->thaw(done);
+        case control::VssRequest::HOT_BACKUP:
+          return vss_->hot_backup(done);
+        default:
+          return reply(error_response("vss: unknown operation"));
+      }
+    }
+    case control::Request::kFcopy: {
+      if (!usable(*fcopy_, reply)) return;
+      auto job = std::make_shared<FcopyJob>();
+      job->dev = fcopy_;
+      job->req = req.fcopy();
+      job->reply = std::move(reply);
+      return job->start();
+    }
+    default:
+      return reply(error_response("control: request without an operation, or one this serve does not know"));
+  }
+}
+
+}  // namespace vmbh::cli

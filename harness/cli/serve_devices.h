@@ -1,0 +1,37 @@
+// The integration-component devices `vmbh serve` offers, and the control
+// requests that drive them (control.proto's device operations).
+#pragma once
+
+#include "control_server.h"
+#include "serve_options.h"
+#include "vmbh/host/channel_manager.h"
+#include "vmbh/host/fcopy_device.h"
+#include "vmbh/host/heartbeat_device.h"
+#include "vmbh/host/kvp_device.h"
+#include "vmbh/host/shutdown_device.h"
+#include "vmbh/host/timesync_device.h"
+#include "vmbh/host/vss_device.h"
+
+namespace vmbh::cli {
+
+class Devices {
+ public:
+  // Creates the devices and adds them to `manager` (offered when the guest asks).
+  Devices(host::ChannelManager& manager, const ServeOptions& options);
+
+  void handle(const control::Request& req, ControlServer::Reply reply);
+
+ private:
+  // A device operation needs its channel open and its IC negotiated.
+  bool usable(const host::IcDevice& d, ControlServer::Reply& reply) const;
+
+  host::ChannelManager& manager_;
+  host::HeartbeatDevice* heartbeat_ = nullptr;
+  host::ShutdownDevice* shutdown_ = nullptr;
+  host::TimesyncDevice* timesync_ = nullptr;
+  host::KvpDevice* kvp_ = nullptr;
+  host::VssDevice* vss_ = nullptr;
+  host::FcopyDevice* fcopy_ = nullptr;
+};
+
+}  // namespace vmbh::cli
