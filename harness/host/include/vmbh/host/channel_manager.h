@@ -42,13 +42,13 @@ struct ChannelManagerOptions {
   std::uint32_t vp = 0;
   std::uint32_t sint = proto::kVmbusMessageSint;
   // One line per event worth a person's attention ("vmbus: ..."); may be empty.
-  std::function<void(const std::string&)> log;
+  std::function<void(const std::string&)> log{};
   // Every ring packet in (to_guest = false) and out: the whole packet,
   // descriptor to padding.
   std::function<void(std::uint32_t relid, const std::string& device, bool to_guest, proto::ByteSpan packet)>
-      packet_observer;
+      packet_observer{};
   // Called after every change visible in channels() / negotiated_version().
-  std::function<void()> on_change;
+  std::function<void()> on_change{};
   // Limits a guest cannot exceed.
   std::size_t max_gpadl_pfns = proto::kGpadlMaxPfns;
   std::size_t max_gpadls = 1024;              // created plus being assembled
