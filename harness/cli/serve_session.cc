@@ -86,19 +86,9 @@ host::Status ServeSession::start() {
   if (!tw) return tw.status();
   trace_ = std::move(tw.value());
 
-  auto relay = host::RelayTransport::listen(relay_socket_);
-  if (!relay) return relay.status();
-  relay_ = std::move(relay.value());
-  tracing_ = std::make_unique<host::TracingTransport>(*relay_, *trace_);
-
-  host::ChannelManagerOptions mo;
-  mo.max_version = o_.max_version;
-  mo.log = [this](const std::string& line) { log(line); };
-  mo.packet_observer = [this](std::uint32_t relid, const std::string& device, bool to_guest,
-                              proto::ByteSpan p) { tracing_->packet(relid, device, to_guest, p); };
-  mo.on_change = [this] { check_waiters(); };
-  manager_ = std::make_unique<host::ChannelManager>(*tracing_, mo);
-  devices_ = std::make_unique<Devices>(*manager_, o_);
+  auto listener = host::RelayListener::listen(relay_socket_);
+  if (!listener) return listener.status();
+  listener_.emplace(std::move(listener.value()));
 
   if (auto s = control_.listen(o_.control_socket, [this](const control::Request& r,
                                                          ControlServer::Reply reply) { handle(r, reply); });
@@ -122,15 +112,43 @@ host::Status ServeSession::start() {
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
   log("qemu: " + cmd);
   if (auto s = qemu_.start(argv, o_.run_dir + "/console.log"); !s) return s;
-  relay_deadline_ = host::Clock::now() + std::chrono::seconds(o_.relay_timeout_s);
-  return {};
+  return connect_host();
 }
 
 host::Status ServeSession::connect_host() {
-  if (auto s = relay_->accept(ram_file_); !s) return s;
+  // Short accepts so that a QEMU that dies on start-up is reported at once.
+  auto deadline = host::Clock::now() + std::chrono::seconds(o_.relay_timeout_s);
+  for (;;) {
+    auto relay = listener_->accept(ram_file_, std::chrono::milliseconds(200));
+    if (relay) {
+      relay_ = std::move(relay.value());
+      break;
+    }
+    qemu_.drain_console();
+    if (qemu_.reap()) {
+      return host::Status::fail("QEMU exited with status " + std::to_string(qemu_.exit_status()) +
+                                " before connecting to the relay:\n" + qemu_.console_tail(2000));
+    }
+    if (relay.message().find("did not connect") == std::string::npos) return relay.status();
+    if (host::Clock::now() > deadline) {
+      return host::Status::fail("QEMU did not connect to the relay socket within " +
+                                std::to_string(o_.relay_timeout_s) + " s");
+    }
+  }
   // Both sides have the file open now; nothing needs the name any more.
   unlink(ram_file_.c_str());
+  tracing_ = std::make_unique<host::TracingTransport>(*relay_, *trace_);
   log("relay: QEMU connected; guest RAM " + std::to_string(relay_->ram().size() >> 20) + " MiB mapped");
+
+  host::ChannelManagerOptions mo;
+  mo.max_version = o_.max_version;
+  mo.log = [this](const std::string& line) { log(line); };
+  mo.packet_observer = [this](std::uint32_t relid, const std::string& device, bool to_guest, proto::ByteSpan p) {
+    tracing_->packet(relid, device, to_guest, p);
+  };
+  mo.on_change = [this] { check_waiters(); };
+  manager_ = std::make_unique<host::ChannelManager>(*tracing_, mo);
+  devices_ = std::make_unique<Devices>(*manager_, o_);
   return manager_->start();
 }
 
@@ -227,7 +245,7 @@ void ServeSession::loop_once() {
   };
   add(qemu_.console_fd(), POLLIN);
   add(qemu_.exit_fd(), POLLIN);
-  add(relay_->poll_fd(), POLLIN);
+  if (!relay_closed_) add(relay_->poll_fd(), POLLIN);
   for (int fd : control_.poll_fds())
     add(fd, static_cast<short>(POLLIN | (control_.wants_write(fd) ? POLLOUT : 0)));
   poll(fds.data(), fds.size(), static_cast<int>(kTick.count()));
@@ -246,19 +264,15 @@ void ServeSession::loop_once() {
         log("qemu: exited with status " + std::to_string(qemu_.exit_status()));
       }
     } else if (p.fd == relay_->poll_fd()) {
-      if (!relay_->connected()) {
-        if (auto s = connect_host(); !s) log("relay: " + s.message());
-      } else if (auto s = relay_->dispatch(); !s) {
+      if (auto s = relay_->dispatch(); !s && !relay_closed_) {
+        relay_closed_ = true;
         log("relay: " + s.message());
       }
+      for (const auto& e : relay_->take_errors()) log("relay: QEMU: " + e);
     } else {
       if (p.revents & POLLOUT) control_.on_writable(p.fd);
       if (p.revents & (POLLIN | POLLHUP | POLLERR)) control_.on_readable(p.fd);
     }
-  }
-  if (!relay_->connected() && qemu_.running() && host::Clock::now() > relay_deadline_) {
-    log("relay: QEMU did not connect within " + std::to_string(o_.relay_timeout_s) + " s; stopping it");
-    qemu_.stop();
   }
   manager_->tick(host::Clock::now());
   check_waiters();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,8 @@ class ServeSession {
 
  private:
   host::Status start();
-  host::Status connect_host();  // QEMU connected to the relay: build the host
+  // Waits for QEMU on the relay socket, then builds the host behind it.
+  host::Status connect_host();
   void loop_once();
   void handle(const control::Request& req, ControlServer::Reply reply);
   void fill_status(control::Status& st) const;
@@ -49,6 +51,7 @@ class ServeSession {
   std::string ram_file_, relay_socket_, agent_socket_, trace_path_;
   QemuProcess qemu_;
   ControlServer control_;
+  std::optional<host::RelayListener> listener_;
   std::unique_ptr<host::RelayTransport> relay_;
   std::unique_ptr<host::TraceWriter> trace_;
   std::unique_ptr<host::TracingTransport> tracing_;
@@ -56,9 +59,9 @@ class ServeSession {
   std::unique_ptr<Devices> devices_;
   std::vector<Waiter> waiters_;
   host::Clock::time_point started_ = host::Clock::now();
-  host::Clock::time_point relay_deadline_;
   bool guest_ready_ = false;
   bool quit_ = false;
+  bool relay_closed_ = false;
 };
 
 // `vmbh serve ARGS...`
