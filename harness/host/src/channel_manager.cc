@@ -657,7 +657,12 @@ void ChannelManager::on_guest_signal(std::uint32_t /*vp*/, std::uint32_t connect
     return;
   }
   Channel& c = channels_.at(it->second);
-  if (c.state != State::open) return;  // a signal racing a close or rescind: nothing to read
+  if (c.state != State::open) {
+    // A signal racing a close or a rescind is normal; on a channel never opened it is not.
+    if (c.state == State::offered || c.state == State::pending)
+      reject("signal on " + channel_name(c) + ": the channel is " + state_name(c.state) + ", not open");
+    return;
+  }
   drain(c);
 }
 
