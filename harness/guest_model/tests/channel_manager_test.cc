@@ -676,6 +676,8 @@ TEST_F(Malformed, CloseReleaseAndMessagesBeforeContact) {
   expect_logged_and_serving("close_channel relid 50: no such channel");
   ASSERT_EQ(h.guest.post(proto::RelidReleased{2}), proto::HvStatus::success);
   expect_logged_and_serving("relid_released 2: the channel is offered, not rescinded");
+  ASSERT_EQ(h.t.guest_signal_event(0, 0x12), proto::HvStatus::success);
+  expect_logged_and_serving("signal on channel 2 (victim): the channel is offered, not open");
 
   Harness fresh;
   ASSERT_EQ(fresh.guest.post(proto::RequestOffers{}), proto::HvStatus::success);

@@ -36,6 +36,7 @@ ChannelManager::ChannelManager(Transport& transport, ChannelManagerOptions optio
     : transport_(transport), options_(std::move(options)), msg_vp_(options_.vp), msg_sint_(options_.sint) {}
 
 ChannelManager::~ChannelManager() {
+  if (started_) transport_.set_events(nullptr);
   for (auto& [relid, c] : channels_) {
     if (c.ring) close_ring(c, "the host is shutting down");
   }
@@ -43,6 +44,7 @@ ChannelManager::~ChannelManager() {
 
 Status ChannelManager::start() {
   transport_.set_events(this);
+  started_ = true;
   for (std::uint32_t id : {proto::kVmbusMessageConnectionId, proto::kVmbusMessageConnectionId4}) {
     Status s = transport_.add_message_connection(id);
     if (!s)
@@ -655,7 +657,12 @@ void ChannelManager::on_guest_signal(std::uint32_t /*vp*/, std::uint32_t connect
     return;
   }
   Channel& c = channels_.at(it->second);
-  if (c.state != State::open) return;  // a signal racing a close or rescind: nothing to read
+  if (c.state != State::open) {
+    // A signal racing a close or a rescind is normal; on a channel never opened it is not.
+    if (c.state == State::offered || c.state == State::pending)
+      reject("signal on " + channel_name(c) + ": the channel is " + state_name(c.state) + ", not open");
+    return;
+  }
   drain(c);
 }
 

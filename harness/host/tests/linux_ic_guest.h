@@ -103,6 +103,16 @@ class LinuxIcGuest {
     }
     return answered;
   }
+  // Answers only the oldest packet not yet looked at; false if there was none.
+  bool answer_next() {
+    if (next_ >= io_.sent.size()) return false;
+    const std::size_t i = next_++;
+    auto a = answer_for(i);
+    if (!a) return true;
+    const std::uint64_t id = service_ == LinuxService::fcopy_uio ? kUioTransId : io_.sent[i].trans_id;
+    last_status = deliver(device_, *a, id);
+    return true;
+  }
   // Skips what was sent so far (those packets get no answer).
   void drop_all() { next_ = io_.sent.size(); }
 

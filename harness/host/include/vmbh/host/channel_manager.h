@@ -167,6 +167,7 @@ class ChannelManager final : public HostEvents {
   std::optional<proto::VmbusVersion> version_;
   std::uint32_t msg_vp_;
   std::uint32_t msg_sint_;
+  bool started_ = false;
   bool offers_requested_ = false;
   std::map<std::uint32_t, Channel> channels_;
   std::map<std::uint32_t, std::uint32_t> relid_by_connection_;
