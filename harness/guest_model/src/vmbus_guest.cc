@@ -33,10 +33,11 @@ std::string vstr(proto::VmbusVersion v) { return proto::version_string(proto::ra
 Status GuestChannel::signal_host() {
   ++signals_sent_;
   proto::HvStatus s = guest_.transport_.guest_signal_event(guest_.options_.vp, connection_id_);
-  if (s != proto::HvStatus::success)
+  if (s != proto::HvStatus::success) {
     return Status::fail("guest channel " + std::to_string(relid_) + ": HvSignalEvent on connection " +
                         std::to_string(connection_id_) + " failed with status " +
                         std::to_string(static_cast<int>(s)));
+  }
   return {};
 }
 
@@ -252,9 +253,10 @@ Result<proto::VmbusVersion> VmbusGuest::connect(std::span<const proto::VmbusVers
     ic.monitor_page2 = 2 * kPage;
     version_response_.reset();
     proto::HvStatus hs = post(ic);
-    if (hs != proto::HvStatus::success)
+    if (hs != proto::HvStatus::success) {
       return Status::fail("guest model: HvPostMessage of initiate_contact " + vstr(v) + " failed with " +
                           std::to_string(static_cast<int>(hs)));
+    }
     Status s = pump();
     if (!s) return s;
     if (!version_response_)

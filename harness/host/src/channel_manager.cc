@@ -265,9 +265,10 @@ void ChannelManager::handle(std::uint32_t connection_id, const proto::ChannelMes
     reject(proto::describe(m) + ": no INITIATE_CONTACT has been accepted yet");
     return;
   }
-  if (connection_id != proto::kVmbusMessageConnectionId)
+  if (connection_id != proto::kVmbusMessageConnectionId) {
     log(std::string(proto::to_string(type)) + " arrived on connection " + std::to_string(connection_id) +
         "; this session's message connection is 1 (handled anyway)");
+  }
   switch (type) {
     case T::request_offers:
       on_request_offers();
@@ -307,10 +308,11 @@ void ChannelManager::on_initiate_contact(std::uint32_t connection_id, const prot
   const std::uint32_t expected_conn = requested >= proto::raw(VmbusVersion::win10_v5)
                                           ? proto::kVmbusMessageConnectionId4
                                           : proto::kVmbusMessageConnectionId;
-  if (connection_id != expected_conn)
+  if (connection_id != expected_conn) {
     log("initiate_contact for " + vstr(requested) + " arrived on connection " +
         std::to_string(connection_id) + ", Linux uses " + std::to_string(expected_conn) +
         " (handled anyway)");
+  }
   if (version_) {
     log("initiate_contact while connected at " + vstr(proto::raw(*version_)) +
         ": the previous session is dropped");
@@ -502,9 +504,10 @@ void ChannelManager::on_open_channel(const proto::OpenChannel& m) {
   if (g->second.used_by != 0)
     return fail("the GPADL already holds the rings of channel " + std::to_string(g->second.used_by));
   for (const proto::GpaRange& r : g->second.gpadl.ranges) {
-    if (r.byte_offset != 0 || std::uint64_t{r.byte_count} != r.pfns.size() * kPage)
+    if (r.byte_offset != 0 || std::uint64_t{r.byte_count} != r.pfns.size() * kPage) {
       return fail("ring GPADL ranges must be whole pages (byte_offset " + std::to_string(r.byte_offset) +
                   ", byte_count " + std::to_string(r.byte_count) + ")");
+    }
   }
   auto mapping = transport_.ram().map_pages(g->second.gpadl.all_pfns());
   if (!mapping) return fail(mapping.message());
@@ -515,7 +518,7 @@ void ChannelManager::on_open_channel(const proto::OpenChannel& m) {
   c->ring = std::move(ring).value();
   const std::string name = c->device->identity().name;
   const std::uint32_t relid = c->relid;
-  c->ring->set_note_sink([this, relid, name](std::string line) {
+  c->ring->set_note_sink([this, relid, name](const std::string& line) {
     log("channel " + std::to_string(relid) + " (" + name + "): " + line);
   });
   if (options_.packet_observer) {

@@ -20,14 +20,16 @@ Result<std::unique_ptr<ChannelRing>> ChannelRing::create(std::uint32_t relid, Gu
   const std::size_t pages = all.size() / proto::kRingPageSize;
   const std::string what = "channel " + std::to_string(relid) + ": ";
   if (downstream_page_offset < kMinRingPages || downstream_page_offset > pages ||
-      pages - downstream_page_offset < kMinRingPages)
+      pages - downstream_page_offset < kMinRingPages) {
     return Status::fail(what + "ring page offset " + std::to_string(downstream_page_offset) +
                         " in a GPADL of " + std::to_string(pages) +
                         " pages leaves a ring without a header and a data page");
+  }
   const std::size_t split = std::size_t{downstream_page_offset} * proto::kRingPageSize;
   if (split - proto::kRingHeaderSize > proto::kRingMaxDataSize ||
-      all.size() - split - proto::kRingHeaderSize > proto::kRingMaxDataSize)
+      all.size() - split - proto::kRingHeaderSize > proto::kRingMaxDataSize) {
     return Status::fail(what + "ring larger than 2 GiB");
+  }
   auto in = proto::RingView::create(all.first(split));
   if (!in) return Status::fail(what + "guest->host ring", in.error());
   auto out = proto::RingView::create(all.subspan(split));

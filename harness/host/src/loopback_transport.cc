@@ -17,17 +17,19 @@ Result<LoopbackTransport> LoopbackTransport::create(LoopbackOptions options) {
 }
 
 Status LoopbackTransport::add_message_connection(std::uint32_t connection_id) {
-  if (connection_id > proto::kConnectionIdMask)
+  if (connection_id > proto::kConnectionIdMask) {
     return Status::fail("loopback: message connection id " + std::to_string(connection_id) +
                         " is wider than 24 bits");
+  }
   message_connections_.insert(connection_id);
   return {};
 }
 
 Status LoopbackTransport::add_event_connection(std::uint32_t connection_id) {
-  if (connection_id > proto::kConnectionIdMask)
+  if (connection_id > proto::kConnectionIdMask) {
     return Status::fail("loopback: event connection id " + std::to_string(connection_id) +
                         " is wider than 24 bits");
+  }
   event_connections_.insert(connection_id);
   return {};
 }
@@ -41,9 +43,10 @@ Status LoopbackTransport::remove_event_connection(std::uint32_t connection_id) {
 Status LoopbackTransport::post_message(std::uint32_t vp, std::uint32_t sint, std::uint32_t message_type,
                                        proto::ByteSpan payload) {
   if (closed_) return Status::fail("loopback: closed (" + closed_why_ + ")");
-  if (vp >= options_.vp_count)
+  if (vp >= options_.vp_count) {
     return Status::fail("loopback: post_message to VP " + std::to_string(vp) + ", the guest has " +
                         std::to_string(options_.vp_count));
+  }
   if (sint >= proto::kSynicSintCount)
     return Status::fail("loopback: post_message to SINT " + std::to_string(sint));
   if (payload.size() > proto::kSynicMaxPayload)
@@ -55,12 +58,14 @@ Status LoopbackTransport::post_message(std::uint32_t vp, std::uint32_t sint, std
 
 Status LoopbackTransport::signal_event(std::uint32_t vp, std::uint32_t sint, std::uint32_t flag) {
   if (closed_) return Status::fail("loopback: closed (" + closed_why_ + ")");
-  if (vp >= options_.vp_count)
+  if (vp >= options_.vp_count) {
     return Status::fail("loopback: signal_event to VP " + std::to_string(vp) + ", the guest has " +
                         std::to_string(options_.vp_count));
-  if (sint >= proto::kSynicSintCount || flag >= kEventFlagCount)
+  }
+  if (sint >= proto::kSynicSintCount || flag >= kEventFlagCount) {
     return Status::fail("loopback: signal_event to SINT " + std::to_string(sint) + " flag " +
                         std::to_string(flag));
+  }
   events_set_.emplace(vp, sint, flag);
   ++host_signals_;
   return {};
@@ -96,8 +101,9 @@ proto::HvStatus LoopbackTransport::guest_post_message(std::uint32_t vp, std::uin
                                                       std::uint32_t message_type, proto::ByteSpan payload) {
   if (closed_) return proto::HvStatus::invalid_connection_id;
   if (vp >= options_.vp_count || payload.size() > proto::kSynicMaxPayload || message_type == 0 ||
-      (message_type & proto::kHvMessageTypeHypervisorBit) != 0)
+      (message_type & proto::kHvMessageTypeHypervisorBit) != 0) {
     return proto::HvStatus::invalid_parameter;
+  }
   if (message_connections_.count(connection_id) == 0) return proto::HvStatus::invalid_connection_id;
   actions_.push_back(Action{Action::Kind::message,
                             vp,

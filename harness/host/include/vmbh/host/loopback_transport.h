@@ -30,7 +30,7 @@
 namespace vmbh::host {
 
 struct LoopbackOptions {
-  std::uint64_t ram_size = 16 * 1024 * 1024;
+  std::uint64_t ram_size = std::uint64_t{16} * 1024 * 1024;
   std::uint32_t vp_count = 4;  // post_message/signal_event to a higher VP fail, like the hypervisor's
 };
 

@@ -1,0 +1,111 @@
+// The Transport to a live guest: QEMU's `-device vmbus-relay` over a unix
+// socket (docs/relay-protocol.md). The host listens, QEMU connects as a client
+// (`-chardev socket,id=relay,path=SOCK -device vmbus-relay,chardev=relay`),
+// sends HELLO with the vCPU count and the RAM layout, and the host maps guest
+// RAM from the memory-backend-file whose path it was given.
+//
+//   auto listener = RelayListener::listen("/tmp/x/relay.sock");
+//   ... start QEMU ...
+//   auto relay = listener->accept("/tmp/x/guest.ram", std::chrono::seconds(30));
+//   relay.value()->set_events(&host);
+//   relay.value()->add_message_connection(4);   // blocks for QEMU's answer
+//   poll(relay.value()->poll_fd()) ... relay.value()->dispatch();
+//
+// Registrations wait (with a timeout) for QEMU's RESULT; guest frames that
+// arrive meanwhile are kept and delivered by the next dispatch().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vmbh/host/guest_ram.h"
+#include "vmbh/host/status.h"
+#include "vmbh/host/transport.h"
+#include "vmbh/protocols/relay.h"
+
+namespace vmbh::host {
+
+class RelayTransport;
+
+// A listening unix socket; the socket file is removed on destruction.
+class RelayListener {
+ public:
+  // Binds and listens on `socket_path` (a stale socket file there is replaced).
+  static Result<RelayListener> listen(const std::string& socket_path);
+
+  RelayListener(RelayListener&& o) noexcept;
+  RelayListener& operator=(RelayListener&& o) noexcept;
+  RelayListener(const RelayListener&) = delete;
+  RelayListener& operator=(const RelayListener&) = delete;
+  ~RelayListener();
+
+  // Waits for QEMU's connection ("QEMU did not connect within N s"), then
+  // runs the HELLO handshake (RelayTransport::connect).
+  Result<std::unique_ptr<RelayTransport>> accept(const std::string& ram_path,
+                                                 std::chrono::milliseconds timeout);
+  const std::string& path() const { return path_; }
+
+ private:
+  RelayListener(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+};
+
+class RelayTransport final : public Transport {
+ public:
+  // Takes ownership of a connected stream socket, waits up to `timeout` for
+  // HELLO, and maps guest RAM from `ram_path` with HELLO's regions.
+  static Result<std::unique_ptr<RelayTransport>> connect(int fd, const std::string& ram_path,
+                                                         std::chrono::milliseconds timeout);
+
+  RelayTransport(const RelayTransport&) = delete;
+  RelayTransport& operator=(const RelayTransport&) = delete;
+  ~RelayTransport() override;
+
+  void set_events(HostEvents* events) override { events_ = events; }
+  Status add_message_connection(std::uint32_t connection_id) override;
+  Status add_event_connection(std::uint32_t connection_id) override;
+  Status remove_event_connection(std::uint32_t connection_id) override;
+  Status post_message(std::uint32_t vp, std::uint32_t sint, std::uint32_t message_type,
+                      proto::ByteSpan payload) override;
+  Status signal_event(std::uint32_t vp, std::uint32_t sint, std::uint32_t flag) override;
+  const GuestRam& ram() const override { return ram_; }
+  int poll_fd() const override { return fd_; }
+  Status dispatch() override;
+
+  const proto::RelayHello& hello() const { return hello_; }
+  // QEMU's ERROR frames (a post_message/signal_event it could not carry out,
+  // e.g. "post_message to vp 9 sint 2: Invalid argument"), oldest first;
+  // the transport stays usable. Returns and forgets them.
+  std::vector<std::string> take_errors();
+  // How long a registration waits for QEMU's RESULT (default 10 s).
+  void set_reply_timeout(std::chrono::milliseconds t) { reply_timeout_ = t; }
+
+ private:
+  RelayTransport(int fd, proto::RelayHello hello, GuestRam ram, proto::RelayFrameReader reader);
+
+  Status send(const proto::RelayFrame& f);
+  // Reads until a whole frame is there or the deadline passes (sets timed_out;
+  // any other failure closes the transport).
+  Result<proto::RelayFrame> read_frame(std::chrono::steady_clock::time_point deadline, bool& timed_out);
+  Status await_result(proto::RelayType request, std::uint32_t connection_id);
+  // Delivers one QEMU frame to events_.
+  void deliver(const proto::RelayFrame& f);
+  Status fail(std::string why);
+
+  int fd_ = -1;
+  proto::RelayHello hello_;
+  GuestRam ram_;
+  proto::RelayFrameReader reader_;
+  HostEvents* events_ = nullptr;
+  std::deque<proto::RelayFrame> pending_;  // read while waiting for a RESULT
+  std::vector<std::string> errors_;
+  std::chrono::milliseconds reply_timeout_{10'000};
+  std::string closed_;  // why the transport is unusable; empty while it is fine
+};
+
+}  // namespace vmbh::host

@@ -1,0 +1,187 @@
+"""QEMU's vmbus-relay (patch 0010) with a C++ host process as the VMBus host:
+the default guest images boot under TCG with Hyper-V, q35, `-device
+vmbus-relay` and guest RAM in a shared memory-backend-file; vmbh-relay-probe
+(harness/host/tools/relay_probe.cc) listens on the relay socket, registers
+message connections 1 and 4 and decodes the guest's first channel message.
+
+    /usr/bin/python3 -m pytest -v harness/qemu/tests/test_vmbus_relay.py
+
+QEMU comes from harness/qemu/build-qemu (or VMBH_QEMU), the probe from the
+dev build (or VMBH_RELAY_PROBE), the images from vm-images/build-image.
+"""
+
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import boot_check  # noqa: E402
+from vmbh_images import qemu as vm  # noqa: E402
+
+PRESETS = ["bookworm", "bookworm-backports"]
+MARKER = b"VMBH-RELAY-PROBE"
+GIB = 1 << 30
+
+
+@pytest.fixture(scope="session")
+def qemu():
+    return os.environ.get("VMBH_QEMU") or boot_check.qemu_binary()
+
+
+@pytest.fixture(scope="session", params=PRESETS)
+def image(request):
+    return boot_check.image_dir(request.param)
+
+
+@pytest.fixture(scope="session")
+def probe():
+    path = Path(os.environ.get("VMBH_RELAY_PROBE")
+                or boot_check.REPO / "build/dev/harness/host/vmbh-relay-probe")
+    if not path.exists():
+        pytest.fail(f"no {path}: cmake --build --preset dev --target vmbh-relay-probe")
+    return path
+
+
+def read_console(g):
+    """What the guest printed so far (non-blocking)."""
+    fd = g.proc.stdout.fileno()
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        g.console += chunk
+    return g.console.decode(errors="replace")
+
+
+def hmp(path, command, timeout=10.0):
+    """One human-monitor command over QEMU's -monitor unix socket."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(str(path))
+    buf = b""
+    try:
+        while not buf.endswith(b"(qemu) "):
+            buf += s.recv(4096)
+        s.sendall(command.encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"(qemu) "):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    return buf.decode(errors="replace")
+
+
+def guest_bytes(monitor, gpa, n):
+    """n bytes of guest-physical memory at gpa, as QEMU itself reads them."""
+    out = hmp(monitor, f"xp /{n}xb {gpa:#x}")
+    return bytes(int(b, 16) for b in re.findall(r"\b0x([0-9a-f]{2})\b", out.split("\n", 1)[1]))
+
+
+def parse(lines):
+    """Probe output lines -> {first word: rest}."""
+    out = {}
+    for line in lines:
+        key, _, rest = line.partition(" ")
+        out.setdefault(key, []).append(rest)
+    return out
+
+
+def fields(text):
+    return dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+
+
+@pytest.mark.parametrize("mem_mb", [512, 3072])
+def test_initiate_contact_through_relay(qemu, image, probe, tmp_path, mem_mb):
+    """The guest's INITIATE_CONTACT reaches the C++ host through the relay: it
+    asks for VMBus 5.3 (0x50003) on message connection 4 with msg_sint 2; HELLO
+    describes the q35 RAM layout (one region at 512 MiB, split at 2 GiB with
+    the upper part at 4 GiB for 3 GiB); the monitor pages the message points at
+    lie inside guest RAM, and a marker the host writes through its GuestRam
+    mapping is what QEMU reads at that guest-physical address."""
+    sock, ram, monitor = tmp_path / "relay.sock", tmp_path / "guest.ram", tmp_path / "mon.sock"
+    p = subprocess.Popen([str(probe), "--socket", str(sock), "--ram", str(ram),
+                          "--timeout", "150", "--mark"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == f"listening {sock}"
+        extra = [
+            "-object", f"memory-backend-file,id=mem,size={mem_mb}M,mem-path={ram},share=on",
+            "-machine", "memory-backend=mem",
+            "-chardev", f"socket,id=relay,path={sock}",
+            "-device", "vmbus-relay,chardev=relay",
+            "-monitor", f"unix:{monitor},server=on,wait=off",
+        ]
+        g = vm.Guest(image, smp=2, mem_mb=mem_mb, cpu=boot_check.cpu_option(boot_check.HV_FEATURES),
+                     qemu=qemu, machine="q35", extra_args=extra)
+        with g:
+            try:
+                out, err = p.communicate(timeout=180)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            console = read_console(g)
+            diag = f"\nprobe stdout:\n{out}\nprobe stderr:\n{err}\nconsole tail:\n{console[-1500:]}"
+            assert p.returncode == 0, "vmbh-relay-probe failed" + diag
+            got = parse(["listening"] + out.splitlines())
+
+            hello = fields(got["hello"][0])
+            assert hello["version"] == "1" and hello["vcpus"] == "2", diag
+            regions = [tuple(int(x, 16) for x in re.split(r"[+@]", r))
+                       for r in hello["regions"].split(",")]
+            if mem_mb * (1 << 20) < 0xb0000000:
+                assert regions == [(0, mem_mb << 20, 0)], diag
+            else:
+                below = 2 * GIB
+                assert regions == [(0, below, 0), (4 * GIB, (mem_mb << 20) - below, below)], diag
+
+            msg = fields(got["message"][0])
+            assert (msg["connection"], msg["type"]) == ("4", "1"), diag
+            assert got["decoded"][0].startswith("initiate_contact version=5.3"), diag
+            ic = fields(got["initiate_contact"][0])
+            assert ic["version_requested"] == "0x50003", diag
+            assert ic["msg_sint"] == "2", diag
+            for name in ("monitor_page1", "monitor_page2"):
+                gpa = int(ic[name], 16)
+                assert gpa != 0 and gpa % 4096 == 0, diag
+                assert any(r[0] <= gpa < r[0] + r[1] for r in regions), f"{name} {gpa:#x} outside RAM" + diag
+            pages = {fields(line)["gpa"]: fields(line)["bytes"] for line in got["page"]}
+            assert set(pages) == {ic["monitor_page1"], ic["monitor_page2"]}, diag
+
+            marked = fields(got["marked"][0])
+            assert marked["gpa"] == ic["monitor_page1"], diag
+            assert bytes.fromhex(marked["bytes"]) == MARKER, diag
+            seen = guest_bytes(monitor, int(marked["gpa"], 16), len(MARKER))
+            assert seen == MARKER, f"QEMU reads {seen!r} at {marked['gpa']}" + diag
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_relay_refuses_private_ram(qemu, tmp_path):
+    """Without guest RAM in a shared file the host process could not reach
+    the rings: vmbus-relay refuses to start and says what it needs."""
+    sock = tmp_path / "relay.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock))
+    server.listen(1)
+    try:
+        r = subprocess.run([qemu, "-accel", "tcg", "-M", "q35", "-m", "256", "-nodefaults",
+                            "-display", "none",
+                            "-cpu", boot_check.cpu_option(boot_check.HV_FEATURES),
+                            "-chardev", f"socket,id=relay,path={sock}",
+                            "-device", "vmbus-relay,chardev=relay"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    finally:
+        server.close()
+    assert r.returncode != 0
+    assert "vmbus-relay needs guest RAM the host process can map" in r.stdout, r.stdout
