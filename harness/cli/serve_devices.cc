@@ -126,12 +126,12 @@ bool Devices::usable(const host::IcDevice& d, Reply& reply) const {
   if (d.ready()) return true;
   std::string state = "not offered";
   for (const auto& c : manager_.channels()) {
-    if (c.name == d.name()) state = c.state;
+    if (c.name == d.identity().name) state = c.state;
   }
   std::string why = state != "open" ? "the channel is " + state
                                     : "version negotiation has not finished" +
                                           (d.failure().empty() ? std::string() : " (" + d.failure() + ")");
-  reply(error_response(d.name() + ": " + why));
+  reply(error_response(d.identity().name + ": " + why));
   return false;
 }
 

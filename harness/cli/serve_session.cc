@@ -138,7 +138,10 @@ host::Status ServeSession::connect_host() {
   // Both sides have the file open now; nothing needs the name any more.
   unlink(ram_file_.c_str());
   tracing_ = std::make_unique<host::TracingTransport>(*relay_, *trace_);
-  log("relay: QEMU connected; guest RAM " + std::to_string(relay_->ram().size() >> 20) + " MiB mapped");
+  std::uint64_t ram_bytes = 0;
+  for (const auto& r : relay_->ram().regions()) ram_bytes += r.size;
+  log("relay: QEMU connected; guest RAM " + std::to_string(ram_bytes >> 20) + " MiB in " +
+      std::to_string(relay_->ram().regions().size()) + " region(s)");
 
   host::ChannelManagerOptions mo;
   mo.max_version = o_.max_version;

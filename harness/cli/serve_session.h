@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "control_server.h"
+#include "qemu_command.h"
 #include "qemu_process.h"
 #include "serve_options.h"
 #include "vmbh/host/channel_manager.h"
