@@ -39,7 +39,8 @@ std::string string_of(proto::ByteSpan b) {
 // malformed message.
 class EchoDevice final : public host::Device {
  public:
-  explicit EchoDevice(std::string name, std::string class_id = "11111111-2222-3333-4444-555555555555") {
+  explicit EchoDevice(std::string name,
+                      const std::string& class_id = "11111111-2222-3333-4444-555555555555") {
     id_.name = std::move(name);
     id_.class_id = proto::Guid::from_string(class_id);
     id_.instance_id = proto::Guid::from_string("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
@@ -82,7 +83,7 @@ class Harness {
     EXPECT_TRUE(mgr.start().ok());
   }
   static LoopbackTransport make_transport() {
-    auto r = LoopbackTransport::create({.ram_size = 8 * 1024 * 1024, .vp_count = 4});
+    auto r = LoopbackTransport::create({.ram_size = std::uint64_t{8} * 1024 * 1024, .vp_count = 4});
     EXPECT_TRUE(r) << r.message();
     return std::move(r).value();
   }

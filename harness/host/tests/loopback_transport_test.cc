@@ -27,7 +27,7 @@ struct Recorder final : HostEvents {
 };
 
 LoopbackTransport make() {
-  auto t = LoopbackTransport::create({.ram_size = 64 * 4096, .vp_count = 2});
+  auto t = LoopbackTransport::create({.ram_size = std::uint64_t{64} * 4096, .vp_count = 2});
   EXPECT_TRUE(t) << t.message();
   return std::move(t).value();
 }
