@@ -167,9 +167,16 @@ def test_initiate_contact_through_relay(qemu, image, probe, tmp_path, mem_mb):
             p.wait()
 
 
-def test_relay_refuses_private_ram(qemu, tmp_path):
-    """Without guest RAM in a shared file the host process could not reach
-    the rings: vmbus-relay refuses to start and says what it needs."""
+@pytest.mark.parametrize("devices,message", [
+    (["-device", "vmbus-relay,chardev=relay"],
+     "vmbus-relay needs guest RAM the host process can map"),
+    (["-device", "vmbus-bridge", "-device", "vmbus-relay,chardev=relay"],
+     "there can be at most one vmbus-bridge or vmbus-relay"),
+])
+def test_relay_refuses_bad_setups(qemu, tmp_path, devices, message):
+    """vmbus-relay refuses to start, saying why, without guest RAM in a shared
+    file (the host process could not reach the rings) and next to a second
+    VMBus (vmbus-bridge)."""
     sock = tmp_path / "relay.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(sock))
@@ -178,10 +185,9 @@ def test_relay_refuses_private_ram(qemu, tmp_path):
         r = subprocess.run([qemu, "-accel", "tcg", "-M", "q35", "-m", "256", "-nodefaults",
                             "-display", "none",
                             "-cpu", boot_check.cpu_option(boot_check.HV_FEATURES),
-                            "-chardev", f"socket,id=relay,path={sock}",
-                            "-device", "vmbus-relay,chardev=relay"],
+                            "-chardev", f"socket,id=relay,path={sock}", *devices],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     finally:
         server.close()
     assert r.returncode != 0
-    assert "vmbus-relay needs guest RAM the host process can map" in r.stdout, r.stdout
+    assert message in r.stdout, r.stdout
