@@ -228,9 +228,10 @@ int main(int argc, char** argv) {
     const auto type = static_cast<std::uint32_t>(proto::HvMessageType::vmbus_channel_message);
     const auto v = proto::VmbusVersion::win10_v5_3;
     host::Status st = t.add_message_connection(kAnswerConnection);
-    if (st)
+    if (st) {
       st = t.post_message(vp, sint, type,
                           proto::encode(proto::VersionResponse{1, 0, 0, kAnswerConnection}, v));
+    }
     ok = st.ok() && wait_messages(t, events, 2, deadline);
     const auto next = ok ? show_message(events.got[1]) : std::nullopt;
     ok = next && std::holds_alternative<proto::RequestOffers>(*next) &&
