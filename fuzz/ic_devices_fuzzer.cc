@@ -92,7 +92,7 @@ void start_operation(std::uint32_t kind, host::IcDevice& dev, fuzz::FuzzInput& i
     }
     case 2:
       static_cast<host::TimesyncDevice&>(dev).send(static_cast<std::uint8_t>(sub % 4),
-                                                    t.track<host::TimesyncResult>());
+                                                   t.track<host::TimesyncResult>());
       break;
     case 3: {
       auto& kvp = static_cast<host::KvpDevice&>(dev);
@@ -130,8 +130,8 @@ void start_operation(std::uint32_t kind, host::IcDevice& dev, fuzz::FuzzInput& i
       break;
     }
     case 4:
-      static_cast<host::VssDevice&>(dev).request(static_cast<proto::VssOp>(sub % proto::kVssOpCount), in.u32(),
-                                                 t.track<host::VssResult>());
+      static_cast<host::VssDevice&>(dev).request(static_cast<proto::VssOp>(sub % proto::kVssOpCount),
+                                                 in.u32(), t.track<host::VssResult>());
       break;
     default: {
       auto& fc = static_cast<host::FcopyDevice&>(dev);
