@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       while (auto f = reader.next()) {
         if (!f->ok()) {
           VMBH_FUZZ_CHECK(f->error().field != nullptr);
-          VMBH_FUZZ_CHECK(f->error().offset >= consumed && f->error().offset < fed.size());
+          VMBH_FUZZ_CHECK(f->error().offset >= consumed && f->error().offset <= fed.size());
           VMBH_FUZZ_CHECK(reader.failed());
           failed = true;
           break;

@@ -63,7 +63,8 @@ void FcopyDevice::cancel(Done<std::uint32_t> done) { request(proto::FcopyCancel{
 void FcopyDevice::request(const proto::FcopyMessage& message, Done<std::uint32_t> done) {
   const proto::FcopyOp op = proto::op_of(message);
   std::string label(proto::to_string(op));
-  if (const auto* w = std::get_if<proto::FcopyWrite>(&message)) label += " at offset " + std::to_string(w->offset);
+  if (const auto* w = std::get_if<proto::FcopyWrite>(&message))
+    label += " at offset " + std::to_string(w->offset);
   auto body = proto::encode_fcopy(message);
   if (!body.ok()) {
     done(Status::fail(name() + ": cannot encode " + label, body.error()));
@@ -94,8 +95,8 @@ void FcopyDevice::request(const proto::FcopyMessage& message, Done<std::uint32_t
       label);
 }
 
-void FcopyDevice::copy_file(std::string file_name, std::string path, std::uint32_t flags, proto::ByteSpan bytes,
-                            DoneStatus done) {
+void FcopyDevice::copy_file(std::string file_name, std::string path, std::uint32_t flags,
+                            proto::ByteSpan bytes, DoneStatus done) {
   auto t = std::make_shared<Transfer>();
   t->file_name = file_name;
   t->bytes.assign(bytes.begin(), bytes.end());
@@ -129,8 +130,8 @@ void FcopyDevice::write_next(std::shared_ptr<Transfer> t) {
   write(t->offset, chunk, [this, t, n](Result<std::uint32_t> r) {
     if (!r.ok()) return t->done(Status::fail("copy of " + t->file_name + " failed: " + r.message()));
     if (*r != proto::kHvSOk) {
-      return t->done(Status::fail(name() + ": guest answered WRITE_TO_FILE of " + t->file_name + " at offset " +
-                                  std::to_string(t->offset) + " with " + hresult_string(*r)));
+      return t->done(Status::fail(name() + ": guest answered WRITE_TO_FILE of " + t->file_name +
+                                  " at offset " + std::to_string(t->offset) + " with " + hresult_string(*r)));
     }
     bytes_written_ += n;
     t->offset += n;

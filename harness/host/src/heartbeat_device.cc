@@ -102,8 +102,9 @@ DeviceFacts HeartbeatDevice::facts() const {
   f.emplace_back("count", std::to_string(count_));
   f.emplace_back("missed", std::to_string(missed_));
   f.emplace_back("last_latency_ms", last_latency_ ? ms_string(*last_latency_) : "none");
-  f.emplace_back("period_ms",
-                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.period).count()));
+  f.emplace_back(
+      "period_ms",
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.period).count()));
   return f;
 }
 

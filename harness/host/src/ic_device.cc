@@ -87,9 +87,10 @@ std::string hresult_string(std::uint32_t status) {
 }
 
 IcDevice::IcDevice(DeviceIdentity identity, proto::IcMsgType service, IcDeviceOptions options)
-    : identity_(std::move(identity)), service_(service), options_(std::move(options)), now_([] {
-        return Clock::now();
-      }) {}
+    : identity_(std::move(identity)),
+      service_(service),
+      options_(std::move(options)),
+      now_([] { return Clock::now(); }) {}
 
 IcDevice::~IcDevice() = default;
 

@@ -36,7 +36,8 @@ IcDeviceOptions KvpOptions::default_ic_options() {
 DeviceIdentity KvpDevice::default_identity() { return {"kvp", class_ids::kvp(), class_ids::kvp()}; }
 
 KvpDevice::KvpDevice(KvpOptions options, DeviceIdentity identity)
-    : IcDevice(std::move(identity), proto::IcMsgType::kvp_exchange, options.ic), options_(std::move(options)) {}
+    : IcDevice(std::move(identity), proto::IcMsgType::kvp_exchange, options.ic),
+      options_(std::move(options)) {}
 
 void KvpDevice::get(proto::KvpPool pool, std::string key, Done<KvpResult> done) {
   request(proto::KvpGet{pool, std::move(key), {}}, std::move(done));

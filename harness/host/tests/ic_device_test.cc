@@ -37,9 +37,10 @@ IcDeviceOptions heartbeat_options() {
 
 class IcDeviceTest : public ::testing::Test {
  protected:
-  IcDeviceTest() : dev_(DeviceIdentity{"hb", class_ids::heartbeat(), class_ids::heartbeat()},
-                        proto::IcMsgType::heartbeat, heartbeat_options()),
-                   guest_(dev_, io_, LinuxService::heartbeat) {
+  IcDeviceTest()
+      : dev_(DeviceIdentity{"hb", class_ids::heartbeat(), class_ids::heartbeat()},
+             proto::IcMsgType::heartbeat, heartbeat_options()),
+        guest_(dev_, io_, LinuxService::heartbeat) {
     dev_.set_clock(clock_.fn());
   }
 
@@ -71,7 +72,8 @@ class IcDeviceTest : public ::testing::Test {
 TEST_F(IcDeviceTest, OpenSendsTheNegotiateOfferAndRecordsLinuxsChoice) {
   dev_.on_open(io_);
   ASSERT_EQ(io_.sent.size(), 1u);
-  auto expected = proto::host_negotiate_offer(proto::kLinuxUtilFrameworkVersions, proto::kLinuxHeartbeatVersions);
+  auto expected =
+      proto::host_negotiate_offer(proto::kLinuxUtilFrameworkVersions, proto::kLinuxHeartbeatVersions);
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(io_.sent[0].payload, *expected);
   EXPECT_EQ(dev_.state(), IcState::negotiating);
@@ -83,7 +85,8 @@ TEST_F(IcDeviceTest, OpenSendsTheNegotiateOfferAndRecordsLinuxsChoice) {
   auto facts = dev_.facts();
   EXPECT_NE(std::find(facts.begin(), facts.end(), DeviceFacts::value_type{"framework_version", "3.0"}),
             facts.end());
-  EXPECT_NE(std::find(facts.begin(), facts.end(), DeviceFacts::value_type{"message_version", "3.0"}), facts.end());
+  EXPECT_NE(std::find(facts.begin(), facts.end(), DeviceFacts::value_type{"message_version", "3.0"}),
+            facts.end());
   EXPECT_TRUE(io_.noted("negotiated framework 3.0, message 3.0"));
 }
 
@@ -303,7 +306,8 @@ TEST_F(IcDeviceTest, MalformedAnswersNameTheFieldFailTheRequestAndTheDeviceKeeps
   ASSERT_TRUE(a3);
   s = testing::deliver(dev_, *a3, 0xABCDEF);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("trans_id 0xabcdef matches no pending request"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("trans_id 0xabcdef matches no pending request"), std::string::npos)
+      << s.message();
   EXPECT_FALSE(r3.has_value()) << "an unmatched answer does not touch the pending request";
   proto::Bytes not_response = *a3;
   not_response[testing::kIcFlagsOffset] = std::byte{proto::kIcFlagsHostRequest};

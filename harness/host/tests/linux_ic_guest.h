@@ -33,7 +33,8 @@ class LinuxIcGuest {
   // The guest's version lists (default: the driver's).
   std::span<const proto::IcVersion> framework() const {
     if (!framework_override.empty()) return framework_override;
-    if (service_ == LinuxService::vss || service_ == LinuxService::fcopy || service_ == LinuxService::fcopy_uio)
+    if (service_ == LinuxService::vss || service_ == LinuxService::fcopy ||
+        service_ == LinuxService::fcopy_uio)
       return proto::kLinuxVssFcopyFrameworkVersions;
     return proto::kLinuxUtilFrameworkVersions;
   }
@@ -61,7 +62,8 @@ class LinuxIcGuest {
   std::optional<proto::Bytes> answer_for(std::size_t i) {
     proto::Bytes p = padded(io_.sent.at(i).payload);
     if (p.size() < proto::kIcMessageHeaderSize) return std::nullopt;
-    const auto type = static_cast<proto::IcMsgType>(proto::load_u32(p, proto::kIcPipeHeaderSize + 4) & 0xFFFF);
+    const auto type =
+        static_cast<proto::IcMsgType>(proto::load_u32(p, proto::kIcPipeHeaderSize + 4) & 0xFFFF);
     const bool util = service_ == LinuxService::heartbeat || service_ == LinuxService::shutdown ||
                       service_ == LinuxService::timesync;
     if (util && framework_override.empty() && service_override.empty()) {

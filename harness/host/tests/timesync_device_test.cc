@@ -24,7 +24,9 @@ TimesyncOptions fixed_clocks() {
 
 class TimesyncTest : public ::testing::Test {
  protected:
-  TimesyncTest() : dev_(fixed_clocks()), guest_(dev_, io_, LinuxService::timesync) { dev_.set_clock(clock_.fn()); }
+  TimesyncTest() : dev_(fixed_clocks()), guest_(dev_, io_, LinuxService::timesync) {
+    dev_.set_clock(clock_.fn());
+  }
   void open(std::vector<proto::IcVersion> message = {}) {
     if (!message.empty()) dev_.set_offered_versions(default_ic_framework_versions(), message);
     dev_.on_open(io_);

@@ -114,7 +114,8 @@ TEST_F(VssTest, MalformedAnswers) {
   dev_.freeze(f.capture());
   guest_.answer_all();
   ASSERT_TRUE(f.result && !f.ok());
-  EXPECT_NE(f.message().find("vss: malformed answer to FREEZE: vss.operation: unknown_type"), std::string::npos)
+  EXPECT_NE(f.message().find("vss: malformed answer to FREEZE: vss.operation: unknown_type"),
+            std::string::npos)
       << f.message();
   guest_.service_answer = [](std::span<std::byte> p) {
     p[proto::kIcMessageHeaderSize] = std::byte{6};  // THAW

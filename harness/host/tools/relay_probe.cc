@@ -4,20 +4,26 @@
 // For INITIATE_CONTACT it maps the monitor pages the message points at through
 // GuestRam and prints their first bytes; --mark writes a marker into
 // monitor_page1 so a test can read the same guest page back through QEMU.
+// --answer then plays the host's part of connecting with no devices: a
+// VERSION_RESPONSE accepting the version (later messages to connection
+// 0x1000), the guest's REQUESTOFFERS, ALLOFFERS_DELIVERED.
 //
-//   vmbh-relay-probe --socket S --ram FILE [--timeout SEC] [--mark] [-- QEMU ARGV...]
+//   vmbh-relay-probe --socket S --ram FILE [--timeout SEC] [--mark] [--answer] [-- QEMU ARGV...]
 //
 // Output lines: "listening S", "hello ...", "registered 1 4", "message ...",
 // "decoded <describe()>", "initiate_contact ...", "page <name> gpa=... bytes=...",
-// "marked gpa=... bytes=...". Exit status 0 once a message was decoded.
+// "marked gpa=... bytes=...", "answered ...". Exit status 0 when all went as described.
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -25,6 +31,7 @@
 
 #include "vmbh/host/relay_transport.h"
 #include "vmbh/protocols/describe.h"
+#include "vmbh/protocols/synic.h"
 #include "vmbh/protocols/vmbus.h"
 
 namespace {
@@ -33,23 +40,41 @@ using namespace vmbh;
 
 constexpr std::string_view kMarker = "VMBH-RELAY-PROBE";
 
-struct FirstMessage final : host::HostEvents {
-  bool got = false;
+struct GuestMessage {
   std::uint32_t vp = 0, connection_id = 0, message_type = 0;
   proto::Bytes payload;
-  std::string closed;
+};
+
+struct Messages final : host::HostEvents {
+  std::vector<GuestMessage> got;
   void on_guest_message(std::uint32_t v, std::uint32_t c, std::uint32_t t, proto::ByteSpan p) override {
-    if (got) return;
-    got = true;
-    vp = v;
-    connection_id = c;
-    message_type = t;
-    payload.assign(p.begin(), p.end());
+    got.push_back({v, c, t, proto::Bytes(p.begin(), p.end())});
   }
   void on_guest_signal(std::uint32_t, std::uint32_t) override {}
   void on_guest_reset() override { std::printf("guest reset\n"); }
-  void on_transport_closed(const std::string& why) override { closed = why; }
+  void on_transport_closed(const std::string&) override {}
 };
+
+// Dispatches until the guest has posted `count` messages.
+bool wait_messages(host::RelayTransport& t, const Messages& events, std::size_t count,
+                   std::chrono::steady_clock::time_point deadline) {
+  while (events.got.size() < count) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+            .count();
+    if (left <= 0) {
+      std::fprintf(stderr, "vmbh-relay-probe: no guest message %zu in time\n", count);
+      return false;
+    }
+    pollfd p{t.poll_fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return false;
+    if (host::Status st = t.dispatch(); !st) {
+      std::fprintf(stderr, "vmbh-relay-probe: %s\n", st.message().c_str());
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string hex_bytes(std::span<const std::byte> b) {
   std::string s;
@@ -61,10 +86,24 @@ std::string hex_bytes(std::span<const std::byte> b) {
   return s;
 }
 
+// Prints a guest message and its decoding; nullopt if it does not decode.
+std::optional<proto::ChannelMessage> show_message(const GuestMessage& m) {
+  std::printf("message vp=%u connection=%u type=%u size=%zu\n", m.vp, m.connection_id, m.message_type,
+              m.payload.size());
+  auto decoded = proto::decode_channel_message(m.payload, proto::VmbusVersion::win10_v5_3);
+  if (!decoded.ok()) {
+    std::printf("undecodable %s payload=%s\n", decoded.error().message().c_str(),
+                hex_bytes(m.payload).c_str());
+    return std::nullopt;
+  }
+  std::printf("decoded %s\n", proto::describe(*decoded).c_str());
+  return decoded.value();
+}
+
 int usage() {
-  std::fprintf(
-      stderr,
-      "usage: vmbh-relay-probe --socket PATH --ram FILE [--timeout SEC] [--mark] [-- QEMU ARGV...]\n");
+  std::fprintf(stderr,
+               "usage: vmbh-relay-probe --socket PATH --ram FILE [--timeout SEC] [--mark] [--answer] [-- "
+               "QEMU ARGV...]\n");
   return 2;
 }
 
@@ -92,7 +131,7 @@ bool show_page(const host::GuestRam& ram, const char* name, std::uint64_t gpa, b
 int main(int argc, char** argv) {
   std::string socket_path, ram_path;
   double timeout_s = 120;
-  bool mark = false;
+  bool mark = false, answer = false;
   std::vector<char*> qemu_argv;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -104,6 +143,8 @@ int main(int argc, char** argv) {
       timeout_s = std::atof(argv[++i]);
     } else if (a == "--mark") {
       mark = true;
+    } else if (a == "--answer") {
+      answer = true;
     } else if (a == "--") {
       qemu_argv.assign(argv + i + 1, argv + argc);
       break;
@@ -155,7 +196,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n");
 
-  FirstMessage events;
+  Messages events;
   t.set_events(&events);
   for (std::uint32_t id : {proto::kVmbusMessageConnectionId, proto::kVmbusMessageConnectionId4}) {
     if (host::Status st = t.add_message_connection(id); !st) {
@@ -166,45 +207,48 @@ int main(int argc, char** argv) {
   }
   std::printf("registered %u %u\n", proto::kVmbusMessageConnectionId, proto::kVmbusMessageConnectionId4);
 
-  while (!events.got) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
-            .count();
-    if (left <= 0) {
-      std::fprintf(stderr, "vmbh-relay-probe: no guest message within %g s\n", timeout_s);
-      stop_qemu();
-      return 1;
-    }
-    pollfd p{t.poll_fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) break;
-    if (host::Status st = t.dispatch(); !st) {
-      std::fprintf(stderr, "vmbh-relay-probe: %s\n", st.message().c_str());
-      stop_qemu();
-      return 1;
-    }
-  }
-
-  std::printf("message vp=%u connection=%u type=%u size=%zu\n", events.vp, events.connection_id,
-              events.message_type, events.payload.size());
-  auto decoded = proto::decode_channel_message(events.payload, proto::VmbusVersion::win10_v5_3);
-  if (!decoded.ok()) {
-    std::printf("undecodable %s payload=%s\n", decoded.error().message().c_str(),
-                hex_bytes(events.payload).c_str());
-    stop_qemu();
-    return 1;
-  }
-  std::printf("decoded %s\n", proto::describe(*decoded).c_str());
-  bool pages_ok = true;
-  if (const auto* ic = std::get_if<proto::InitiateContact>(&decoded.value())) {
+  bool ok = wait_messages(t, events, 1, deadline);
+  const auto decoded = ok ? show_message(events.got[0]) : std::nullopt;
+  const auto* ic = decoded ? std::get_if<proto::InitiateContact>(&*decoded) : nullptr;
+  ok = decoded.has_value();
+  if (ic != nullptr) {
     std::printf(
         "initiate_contact version_requested=0x%x target_vcpu=%u msg_sint=%u monitor_page1=0x%llx "
         "monitor_page2=0x%llx\n",
         ic->version_requested, ic->target_vcpu, ic->msg_sint,
         static_cast<unsigned long long>(ic->monitor_page1),
         static_cast<unsigned long long>(ic->monitor_page2));
-    pages_ok = show_page(t.ram(), "monitor_page1", ic->monitor_page1, mark) &&
-               show_page(t.ram(), "monitor_page2", ic->monitor_page2, false);
+    ok = show_page(t.ram(), "monitor_page1", ic->monitor_page1, mark) &&
+         show_page(t.ram(), "monitor_page2", ic->monitor_page2, false);
+  }
+  if (ok && answer && ic != nullptr && ic->uses_msg_sint()) {
+    // Accept the version; the guest's next message (REQUESTOFFERS) goes to kAnswerConnection.
+    constexpr std::uint32_t kAnswerConnection = 0x1000;
+    const std::uint32_t vp = ic->target_vcpu, sint = ic->msg_sint;
+    const auto type = static_cast<std::uint32_t>(proto::HvMessageType::vmbus_channel_message);
+    const auto v = proto::VmbusVersion::win10_v5_3;
+    host::Status st = t.add_message_connection(kAnswerConnection);
+    if (st) {
+      st = t.post_message(vp, sint, type,
+                          proto::encode(proto::VersionResponse{1, 0, 0, kAnswerConnection}, v));
+    }
+    ok = st.ok() && wait_messages(t, events, 2, deadline);
+    const auto next = ok ? show_message(events.got[1]) : std::nullopt;
+    ok = next && std::holds_alternative<proto::RequestOffers>(*next) &&
+         events.got[1].connection_id == kAnswerConnection;
+    if (ok) st = t.post_message(vp, sint, type, proto::encode(proto::AllOffersDelivered{}, v));
+    ok = ok && st.ok();
+    if (!st) std::fprintf(stderr, "vmbh-relay-probe: %s\n", st.message().c_str());
+    // QEMU's ERROR frames (e.g. a message it could not deliver) arrive asynchronously.
+    ::usleep(200 * 1000);
+    (void)t.dispatch();
+    for (const auto& e : t.take_errors()) {
+      std::printf("qemu error %s\n", e.c_str());
+      ok = false;
+    }
+    std::printf("answered version_response=0x%x connection=0x%x request_offers=%s all_offers_delivered=%s\n",
+                ic->version_requested, kAnswerConnection, next ? "yes" : "no", ok ? "yes" : "no");
   }
   stop_qemu();
-  return pages_ok ? 0 : 1;
+  return ok ? 0 : 1;
 }

@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import boot_check  # noqa: E402
+import vmbh_agent  # noqa: E402
 from vmbh_images import qemu as vm  # noqa: E402
 
 PRESETS = ["bookworm", "bookworm-backports"]
@@ -107,21 +108,12 @@ def test_initiate_contact_through_relay(qemu, image, probe, tmp_path, mem_mb):
     the upper part at 4 GiB for 3 GiB); the monitor pages the message points at
     lie inside guest RAM, and a marker the host writes through its GuestRam
     mapping is what QEMU reads at that guest-physical address."""
-    sock, ram, monitor = tmp_path / "relay.sock", tmp_path / "guest.ram", tmp_path / "mon.sock"
+    g, sock, ram, monitor = relay_guest(qemu, image, tmp_path, mem_mb)
     p = subprocess.Popen([str(probe), "--socket", str(sock), "--ram", str(ram),
                           "--timeout", "150", "--mark"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == f"listening {sock}"
-        extra = [
-            "-object", f"memory-backend-file,id=mem,size={mem_mb}M,mem-path={ram},share=on",
-            "-machine", "memory-backend=mem",
-            "-chardev", f"socket,id=relay,path={sock}",
-            "-device", "vmbus-relay,chardev=relay",
-            "-monitor", f"unix:{monitor},server=on,wait=off",
-        ]
-        g = vm.Guest(image, smp=2, mem_mb=mem_mb, cpu=boot_check.cpu_option(boot_check.HV_FEATURES),
-                     qemu=qemu, machine="q35", extra_args=extra)
         with g:
             try:
                 out, err = p.communicate(timeout=180)
@@ -167,9 +159,67 @@ def test_initiate_contact_through_relay(qemu, image, probe, tmp_path, mem_mb):
             p.wait()
 
 
-def test_relay_refuses_private_ram(qemu, tmp_path):
-    """Without guest RAM in a shared file the host process could not reach
-    the rings: vmbus-relay refuses to start and says what it needs."""
+def relay_guest(qemu, image, tmp_path, mem_mb):
+    """(QEMU extra args, socket, RAM file, monitor socket) for a relayed guest."""
+    sock, ram, monitor = tmp_path / "relay.sock", tmp_path / "guest.ram", tmp_path / "mon.sock"
+    extra = [
+        "-object", f"memory-backend-file,id=mem,size={mem_mb}M,mem-path={ram},share=on",
+        "-machine", "memory-backend=mem",
+        "-chardev", f"socket,id=relay,path={sock}",
+        "-device", "vmbus-relay,chardev=relay",
+        "-monitor", f"unix:{monitor},server=on,wait=off",
+    ]
+    g = vm.Guest(image, smp=2, mem_mb=mem_mb, cpu=boot_check.cpu_option(boot_check.HV_FEATURES),
+                 qemu=qemu, machine="q35", extra_args=extra)
+    return g, sock, ram, monitor
+
+
+def test_vmbus_connects_through_relay(qemu, image, probe, tmp_path):
+    """Both directions: the probe answers INITIATE_CONTACT with a
+    VERSION_RESPONSE (posted to vp/SINT 2 through the relay), the guest sends
+    REQUESTOFFERS to the connection id the response named, the probe answers
+    ALLOFFERS_DELIVERED, and the guest's VMBus comes up at version 5.3 with no
+    devices (dmesg read through the agent)."""
+    g, sock, ram, _ = relay_guest(qemu, image, tmp_path, 512)
+    p = subprocess.Popen([str(probe), "--socket", str(sock), "--ram", str(ram),
+                          "--timeout", "150", "--answer"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == f"listening {sock}"
+        with g:
+            try:
+                out, err = p.communicate(timeout=180)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            diag = f"\nprobe stdout:\n{out}\nprobe stderr:\n{err}\nconsole tail:\n{read_console(g)[-1500:]}"
+            assert p.returncode == 0, "vmbh-relay-probe failed" + diag
+            got = parse(["listening"] + out.splitlines())
+            assert [d.split()[0] for d in got["decoded"]] == ["initiate_contact", "request_offers"], diag
+            answered = fields(got["answered"][0])
+            assert answered["request_offers"] == "yes" and answered["all_offers_delivered"] == "yes", diag
+            assert "qemu" not in got, diag  # no ERROR frame from QEMU
+            g.wait_ready(120)
+            with vmbh_agent.AgentClient(g.agent_socket()) as agent:
+                agent.wait_ready(timeout=60)
+                dmesg = agent.sh("dmesg").stdout.decode(errors="replace")
+            assert "hv_vmbus: Vmbus version:5.3" in dmesg, dmesg[-3000:]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("devices,message", [
+    (["-device", "vmbus-relay,chardev=relay"],
+     "vmbus-relay needs guest RAM the host process can map"),
+    (["-device", "vmbus-bridge", "-device", "vmbus-relay,chardev=relay"],
+     "there can be at most one vmbus-bridge or vmbus-relay"),
+])
+def test_relay_refuses_bad_setups(qemu, tmp_path, devices, message):
+    """vmbus-relay refuses to start, saying why, without guest RAM in a shared
+    file (the host process could not reach the rings) and next to a second
+    VMBus (vmbus-bridge)."""
     sock = tmp_path / "relay.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(sock))
@@ -178,10 +228,9 @@ def test_relay_refuses_private_ram(qemu, tmp_path):
         r = subprocess.run([qemu, "-accel", "tcg", "-M", "q35", "-m", "256", "-nodefaults",
                             "-display", "none",
                             "-cpu", boot_check.cpu_option(boot_check.HV_FEATURES),
-                            "-chardev", f"socket,id=relay,path={sock}",
-                            "-device", "vmbus-relay,chardev=relay"],
+                            "-chardev", f"socket,id=relay,path={sock}", *devices],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     finally:
         server.close()
     assert r.returncode != 0
-    assert "vmbus-relay needs guest RAM the host process can map" in r.stdout, r.stdout
+    assert message in r.stdout, r.stdout

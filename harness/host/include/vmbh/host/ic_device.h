@@ -145,7 +145,7 @@ class IcDevice : public Device {
   std::uint64_t next_trans_id_ = 1;
   std::vector<DoneStatus> negotiated_waiters_;
 
-  std::deque<Request> queue_;                   // not sent yet (waiting for negotiation, a slot or ring space)
+  std::deque<Request> queue_;  // not sent yet (waiting for negotiation, a slot or ring space)
   std::map<std::uint64_t, Request> in_flight_;  // by trans_id (ordered = oldest first)
   std::deque<std::uint64_t> timed_out_;         // recent trans_ids that timed out (late answers)
   bool send_blocked_noted_ = false;

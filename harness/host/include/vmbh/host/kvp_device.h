@@ -30,9 +30,9 @@ struct KvpOptions {
 struct KvpResult {
   proto::KvpOperation operation = proto::KvpOperation::get;
   std::uint32_t status = 0;
-  std::optional<proto::KvpValue> value;      // GET on S_OK
-  std::optional<proto::KvpEntry> entry;      // ENUMERATE on S_OK
-  std::optional<proto::KvpIpAddress> ip;     // GET_IP_INFO on S_OK
+  std::optional<proto::KvpValue> value;   // GET on S_OK
+  std::optional<proto::KvpEntry> entry;   // ENUMERATE on S_OK
+  std::optional<proto::KvpIpAddress> ip;  // GET_IP_INFO on S_OK
   Clock::duration latency{};
   bool ok() const { return status == proto::kHvSOk; }
 };
@@ -58,7 +58,8 @@ class KvpDevice : public IcDevice {
   DeviceFacts facts() const override;
 
  private:
-  void enumerate_from(proto::KvpPool pool, std::uint32_t index, std::shared_ptr<std::vector<proto::KvpEntry>> acc,
+  void enumerate_from(proto::KvpPool pool, std::uint32_t index,
+                      std::shared_ptr<std::vector<proto::KvpEntry>> acc,
                       Done<std::vector<proto::KvpEntry>> done);
   Result<KvpResult> interpret(const proto::KvpMessage& request, const IcReply& reply) const;
 

@@ -43,8 +43,8 @@ class TimesyncDevice : public IcDevice {
   // The system clock as Hyper-V time.
   static std::uint64_t system_hv_time();
 
-  void sync(Done<TimesyncResult> done);    // flags SYNC: Linux sets its clock
-  void sample(Done<TimesyncResult> done);  // flags SAMPLE: Linux only records it
+  void sync(Done<TimesyncResult> done);                      // flags SYNC: Linux sets its clock
+  void sample(Done<TimesyncResult> done);                    // flags SAMPLE: Linux only records it
   void send(std::uint8_t flags, Done<TimesyncResult> done);  // any flags value (0 = probe)
 
   // Shifts the host clock (100 ns units, may be negative).
