@@ -56,7 +56,7 @@ struct Tracker {
   host::DoneStatus track_status() {
     ++started;
     auto called = std::make_shared<bool>(false);
-    return [this, called](host::Status s) {
+    return [this, called](const host::Status& s) {
       VMBH_FUZZ_CHECK(!*called);
       *called = true;
       if (!s.ok()) VMBH_FUZZ_CHECK(!s.message().empty());

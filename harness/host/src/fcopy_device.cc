@@ -34,7 +34,7 @@ IcDeviceOptions FcopyDevice::ic_options_for(const FcopyOptions& options) {
   return o;
 }
 
-FcopyDevice::FcopyDevice(FcopyOptions options) : FcopyDevice(options, identity_for(options.guest)) {}
+FcopyDevice::FcopyDevice(const FcopyOptions& options) : FcopyDevice(options, identity_for(options.guest)) {}
 
 FcopyDevice::FcopyDevice(FcopyOptions options, DeviceIdentity identity)
     : IcDevice(std::move(identity), proto::IcMsgType::fcopy, ic_options_for(options)),
@@ -112,7 +112,7 @@ void FcopyDevice::copy_file(std::string file_name, std::string path, std::uint32
   });
 }
 
-void FcopyDevice::write_next(std::shared_ptr<Transfer> t) {
+void FcopyDevice::write_next(const std::shared_ptr<Transfer>& t) {
   if (t->offset >= t->bytes.size()) {
     complete([this, t](Result<std::uint32_t> r) {
       if (!r.ok()) return t->done(Status::fail("copy of " + t->file_name + " failed: " + r.message()));

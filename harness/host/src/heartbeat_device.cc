@@ -48,38 +48,39 @@ void HeartbeatDevice::beat(Done<HeartbeatSample> done) {
   const std::uint64_t seq = next_sequence_++;
   const proto::Bytes body = proto::encode_to_bytes(proto::HeartbeatMsg{seq, {}});
   outstanding_ = true;
-  send_request(proto::IcMsgType::heartbeat, body, options_.timeout, [this, seq, done](Result<IcReply> r) {
-    outstanding_ = false;
-    HeartbeatSample s;
-    s.sent = seq;
-    if (!r.ok()) {
-      s.error = r.message();
-    } else {
-      s.status = r->status;
-      s.latency = r->latency;
-      auto m = proto::decode_heartbeat(r->body);
-      if (!m.ok()) {
-        s.error = Status::fail(name() + ": malformed heartbeat answer", m.error()).message();
-      } else {
-        s.received = m->seq_num;
-        if (r->status != proto::kHvSOk) {
-          s.error = name() + ": guest answered heartbeat " + std::to_string(seq) + " with " +
-                    hresult_string(r->status);
-        } else if (m->seq_num != seq + 1) {
-          s.error = name() + ": guest answered sequence " + std::to_string(seq) + " with " +
-                    std::to_string(m->seq_num) + ", expected " + std::to_string(seq + 1);
-        }
-      }
-    }
-    if (!s.error.empty() && r.ok()) note(s.error);
-    record(s);
-    if (!done) return;
-    if (s.error.empty()) {
-      done(std::move(s));
-    } else {
-      done(Status::fail(s.error));
-    }
-  });
+  send_request(proto::IcMsgType::heartbeat, body, options_.timeout,
+               [this, seq, done = std::move(done)](Result<IcReply> r) {
+                 outstanding_ = false;
+                 HeartbeatSample s;
+                 s.sent = seq;
+                 if (!r.ok()) {
+                   s.error = r.message();
+                 } else {
+                   s.status = r->status;
+                   s.latency = r->latency;
+                   auto m = proto::decode_heartbeat(r->body);
+                   if (!m.ok()) {
+                     s.error = Status::fail(name() + ": malformed heartbeat answer", m.error()).message();
+                   } else {
+                     s.received = m->seq_num;
+                     if (r->status != proto::kHvSOk) {
+                       s.error = name() + ": guest answered heartbeat " + std::to_string(seq) + " with " +
+                                 hresult_string(r->status);
+                     } else if (m->seq_num != seq + 1) {
+                       s.error = name() + ": guest answered sequence " + std::to_string(seq) + " with " +
+                                 std::to_string(m->seq_num) + ", expected " + std::to_string(seq + 1);
+                     }
+                   }
+                 }
+                 if (!s.error.empty() && r.ok()) note(s.error);
+                 record(s);
+                 if (!done) return;
+                 if (s.error.empty()) {
+                   done(std::move(s));
+                 } else {
+                   done(Status::fail(s.error));
+                 }
+               });
 }
 
 void HeartbeatDevice::on_tick(Clock::time_point now) {

@@ -252,7 +252,7 @@ void IcDevice::pump() {
   }
 }
 
-void IcDevice::complete(Request r, Result<IcReply> result) {
+void IcDevice::complete(const Request& r, Result<IcReply> result) {
   if (r.type == proto::IcMsgType::negotiate) {
     finish_negotiation(result.ok() ? Status() : result.status());
     return;
@@ -278,7 +278,7 @@ Status IcDevice::on_packet(const proto::PacketView& packet) {
     note(s.message());
     if (matched) {
       auto node = in_flight_.extract(*matched);
-      complete(std::move(node.mapped()), s);
+      complete(node.mapped(), s);
       pump();
     }
     return s;
@@ -337,7 +337,7 @@ Status IcDevice::on_packet(const proto::PacketView& packet) {
   if (reply.status != proto::kHvSOk) {
     note(name() + ": guest answered " + node.mapped().label + " with " + hresult_string(reply.status));
   }
-  complete(std::move(node.mapped()), std::move(reply));
+  complete(node.mapped(), std::move(reply));
   pump();
   return {};
 }
@@ -372,7 +372,7 @@ void IcDevice::on_tick(Clock::time_point now) {
     ++timeouts_;
     std::string msg = timeout_message(r);
     note(msg);
-    complete(std::move(r), Status::fail(std::move(msg)));
+    complete(r, Status::fail(std::move(msg)));
   }
   pump();
 }
@@ -383,7 +383,7 @@ void IcDevice::fail_all(const std::string& why) {
   in_flight_.clear();
   for (auto& r : queue_) all.push_back(std::move(r));
   queue_.clear();
-  for (auto& r : all) complete(std::move(r), Status::fail(why));
+  for (auto& r : all) complete(r, Status::fail(why));
 }
 
 void IcDevice::on_close(const std::string& why) {

@@ -119,7 +119,7 @@ void KvpDevice::enumerate_all(proto::KvpPool pool, Done<std::vector<proto::KvpEn
 }
 
 void KvpDevice::enumerate_from(proto::KvpPool pool, std::uint32_t index,
-                               std::shared_ptr<std::vector<proto::KvpEntry>> acc,
+                               const std::shared_ptr<std::vector<proto::KvpEntry>>& acc,
                                Done<std::vector<proto::KvpEntry>> done) {
   if (index >= options_.enumerate_limit) {
     done(Status::fail(name() + ": pool " + proto::to_string(pool) + " has more than " +

@@ -41,7 +41,7 @@ void TimesyncDevice::send(std::uint8_t flags, Done<TimesyncResult> done) {
     return;
   }
   // The layout needs the negotiated version: wait for it rather than guess.
-  when_negotiated([this, flags, done = std::move(done)](Status s) mutable {
+  when_negotiated([this, flags, done = std::move(done)](const Status& s) mutable {
     if (!s.ok()) {
       done(Status::fail(name() + ": cannot send timesync: " + s.message()));
       return;

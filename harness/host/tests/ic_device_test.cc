@@ -114,7 +114,7 @@ TEST_F(IcDeviceTest, NoCommonVersionFailsNegotiationAndEveryRequest) {
   beat(1, queued);  // waits for the negotiation
   EXPECT_FALSE(queued.has_value());
   std::optional<Status> waited;
-  dev_.when_negotiated([&](Status s) { waited = s; });
+  dev_.when_negotiated([&](const Status& s) { waited = s; });
   guest_.answer_all();
   EXPECT_TRUE(guest_.last_status.ok()) << "a refusal is an answer, not a malformed packet";
   EXPECT_EQ(dev_.state(), IcState::failed);
@@ -233,7 +233,7 @@ TEST_F(IcDeviceTest, TimeoutFailsTheRequestAndALateAnswerIsOnlyNoted) {
 TEST_F(IcDeviceTest, NegotiationTimeoutFailsTheDevice) {
   dev_.on_open(io_);
   std::optional<Status> waited;
-  dev_.when_negotiated([&](Status s) { waited = s; });
+  dev_.when_negotiated([&](const Status& s) { waited = s; });
   clock_.t += 5s;
   dev_.on_tick(clock_.t);
   EXPECT_EQ(dev_.state(), IcState::failed);
@@ -247,7 +247,7 @@ TEST_F(IcDeviceTest, CloseFailsEverythingPendingWithTheReason) {
   std::optional<Result<IcReply>> queued;
   beat(1, queued);
   std::optional<Status> waited;
-  dev_.when_negotiated([&](Status s) { waited = s; });
+  dev_.when_negotiated([&](const Status& s) { waited = s; });
   dev_.on_close("guest closed the channel");
   ASSERT_TRUE(queued && !queued->ok());
   EXPECT_EQ(queued->message(), "hb: channel closed: guest closed the channel");

@@ -27,7 +27,7 @@ class TimesyncTest : public ::testing::Test {
   TimesyncTest() : dev_(fixed_clocks()), guest_(dev_, io_, LinuxService::timesync) {
     dev_.set_clock(clock_.fn());
   }
-  void open(std::vector<proto::IcVersion> message = {}) {
+  void open(const std::vector<proto::IcVersion>& message = {}) {
     if (!message.empty()) dev_.set_offered_versions(default_ic_framework_versions(), message);
     dev_.on_open(io_);
     ASSERT_EQ(guest_.answer_all(), 1u);

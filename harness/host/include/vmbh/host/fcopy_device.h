@@ -35,7 +35,7 @@ struct FcopyOptions {
 
 class FcopyDevice : public IcDevice {
  public:
-  explicit FcopyDevice(FcopyOptions options = {});
+  explicit FcopyDevice(const FcopyOptions& options = {});
   FcopyDevice(FcopyOptions options, DeviceIdentity identity);
   static DeviceIdentity identity_for(FcopyGuest guest);
   static IcDeviceOptions ic_options_for(const FcopyOptions& options);
@@ -58,7 +58,7 @@ class FcopyDevice : public IcDevice {
 
  private:
   struct Transfer;
-  void write_next(std::shared_ptr<Transfer> t);
+  void write_next(const std::shared_ptr<Transfer>& t);
 
   FcopyOptions fcopy_options_;
   std::optional<std::string> last_;

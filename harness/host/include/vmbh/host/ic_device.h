@@ -127,7 +127,7 @@ class IcDevice : public Device {
   void finish_negotiation(const Status& result);
   void pump();
   bool send(Request& r);
-  void complete(Request r, Result<IcReply> result);
+  void complete(const Request& r, Result<IcReply> result);
   void fail_all(const std::string& why);
   std::string timeout_message(const Request& r) const;
   std::optional<std::uint64_t> match_reply(std::uint64_t trans_id) const;

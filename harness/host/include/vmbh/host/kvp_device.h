@@ -59,7 +59,7 @@ class KvpDevice : public IcDevice {
 
  private:
   void enumerate_from(proto::KvpPool pool, std::uint32_t index,
-                      std::shared_ptr<std::vector<proto::KvpEntry>> acc,
+                      const std::shared_ptr<std::vector<proto::KvpEntry>>& acc,
                       Done<std::vector<proto::KvpEntry>> done);
   Result<KvpResult> interpret(const proto::KvpMessage& request, const IcReply& reply) const;
 
