@@ -52,6 +52,7 @@ host::Status QemuProcess::start(const std::vector<std::string>& argv, const std:
     pid_ = -1;
     return host::Status::fail("cannot start " + argv[0] + ": " + std::strerror(rc));
   }
+  started_ = std::chrono::steady_clock::now();
   console_fd_ = pipefd[0];
   fcntl(console_fd_, F_SETFL, O_NONBLOCK);
   pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));

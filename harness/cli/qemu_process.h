@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ class QemuProcess {
   std::string console_tail(std::size_t n) const;
 
   bool running() const { return pid_ > 0 && !exited_; }
+  std::chrono::steady_clock::time_point started() const { return started_; }
   // Collects the exit status if QEMU exited (non-blocking); true if it did.
   bool reap();
   // Exit code, or -signal when killed by one.
@@ -46,6 +48,7 @@ class QemuProcess {
   int console_fd_ = -1;
   std::FILE* log_ = nullptr;
   std::string seen_;  // console text kept for marker search and tails (bounded)
+  std::chrono::steady_clock::time_point started_{};
   bool exited_ = false;
   int exit_status_ = 0;
 };

@@ -109,12 +109,21 @@ T* add(host::ChannelManager& m, std::unique_ptr<T> d) {
 
 }  // namespace
 
-Devices::Devices(host::ChannelManager& manager, const ServeOptions& o) : manager_(manager) {
+Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clock::time_point qemu_started)
+    : manager_(manager) {
   host::HeartbeatOptions hb;
   hb.period = std::chrono::milliseconds(o.heartbeat_ms);
   heartbeat_ = add(manager, std::make_unique<host::HeartbeatDevice>(hb));
   shutdown_ = add(manager, std::make_unique<host::ShutdownDevice>());
-  timesync_ = add(manager, std::make_unique<host::TimesyncDevice>());
+  host::TimesyncOptions ts;
+  // Off by QEMU's start-up time before its virtual clock runs (tens of ms):
+  // well inside what a SYNC check tolerates.
+  ts.reference_clock = [qemu_started] {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(host::Clock::now() - qemu_started).count() /
+        100);
+  };
+  timesync_ = add(manager, std::make_unique<host::TimesyncDevice>(ts));
   kvp_ = add(manager, std::make_unique<host::KvpDevice>());
   vss_ = add(manager, std::make_unique<host::VssDevice>());
   host::FcopyOptions fo;

@@ -17,7 +17,10 @@ namespace vmbh::cli {
 class Devices {
  public:
   // Creates the devices and adds them to `manager` (offered when the guest asks).
-  Devices(host::ChannelManager& manager, const ServeOptions& options);
+  // `qemu_started`: when QEMU was spawned; the guest's Hyper-V reference
+  // counter (QEMU_CLOCK_VIRTUAL / 100 ns with our patches) counts from about
+  // then, which is what timesync v4's vmreferencetime needs.
+  Devices(host::ChannelManager& manager, const ServeOptions& options, host::Clock::time_point qemu_started);
 
   void handle(const control::Request& req, ControlServer::Reply reply);
 

@@ -146,12 +146,11 @@ host::Status ServeSession::connect_host() {
   host::ChannelManagerOptions mo;
   mo.max_version = o_.max_version;
   mo.log = [this](const std::string& line) { log(line); };
-  mo.packet_observer = [this](std::uint32_t relid, const std::string& device, bool to_guest, proto::ByteSpan p) {
-    tracing_->packet(relid, device, to_guest, p);
-  };
+  mo.packet_observer = [this](std::uint32_t relid, const std::string& device, bool to_guest,
+                              proto::ByteSpan p) { tracing_->packet(relid, device, to_guest, p); };
   mo.on_change = [this] { check_waiters(); };
   manager_ = std::make_unique<host::ChannelManager>(*tracing_, mo);
-  devices_ = std::make_unique<Devices>(*manager_, o_);
+  devices_ = std::make_unique<Devices>(*manager_, o_, qemu_.started());
   return manager_->start();
 }
 
