@@ -95,7 +95,7 @@ struct DoneTracker {
 // How the "daemon" of a KVP/VSS/fcopy channel answers.
 struct DaemonMode {
   bool answer = true;
-  std::optional<std::uint32_t> status;  // else: what a working daemon says
+  std::optional<std::uint32_t> status;                         // else: what a working daemon says
   std::optional<std::pair<std::uint16_t, std::uint8_t>> poke;  // byte offset, value
 };
 
@@ -180,7 +180,9 @@ class Session {
     if (!v.empty()) std::memcpy(out.data(), v.data(), v.size());
     return out;
   }
-  std::string text(std::size_t max) { return in_.ConsumeBytesAsString(in_.ConsumeIntegralInRange<std::size_t>(0, max)); }
+  std::string text(std::size_t max) {
+    return in_.ConsumeBytesAsString(in_.ConsumeIntegralInRange<std::size_t>(0, max));
+  }
   std::uint32_t relid() {
     const auto k = in_.ConsumeIntegralInRange<std::uint8_t>(0, 9);
     if (k <= 7) return k;  // 1..6 are the devices
@@ -205,7 +207,8 @@ class Session {
   }
   std::uint64_t pfn() {
     const std::uint64_t pages = act::kRamBytes / 4096;
-    return in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint64_t>(0, pages + 2) : in_.ConsumeIntegral<std::uint64_t>();
+    return in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint64_t>(0, pages + 2)
+                             : in_.ConsumeIntegral<std::uint64_t>();
   }
   GuestChannel* open_channel() {
     const std::uint32_t first = in_.ConsumeIntegralInRange<std::uint32_t>(1, act::kDevices);
@@ -238,7 +241,7 @@ class Session {
     }
     return 1;
   }
-  const proto::IcExchange* last_request(std::uint32_t relid) {
+  const guest_model::IcExchange* last_request(std::uint32_t relid) {
     const auto& ex = guest_.ic_exchanges();
     for (auto it = ex.rbegin(); it != ex.rend(); ++it) {
       if (it->relid == relid) return &*it;
@@ -295,7 +298,8 @@ class Session {
         const auto recv = in_.ConsumeIntegralInRange<std::uint32_t>(2, 5);
         const bool linux_ic = in_.ConsumeBool();
         if (guest_.open(r, send, recv) && linux_ic && r >= 1 && r <= act::kDevices)
-          (void)guest_.act_as_linux_ic(r, static_cast<IcService>(in_.ConsumeBool() ? r - 1 : r % act::kDevices));
+          (void)guest_.act_as_linux_ic(r,
+                                       static_cast<IcService>(in_.ConsumeBool() ? r - 1 : r % act::kDevices));
         return;
       }
       case act::Action::close:
@@ -391,8 +395,9 @@ class Session {
       }
       default: {
         proto::InitiateContact ic;
-        ic.version_requested = in_.ConsumeBool() ? proto::raw(in_.PickValueInArray(proto::kLinuxVmbusVersions))
-                                                 : in_.ConsumeIntegral<std::uint32_t>();
+        ic.version_requested = in_.ConsumeBool()
+                                   ? proto::raw(in_.PickValueInArray(proto::kLinuxVmbusVersions))
+                                   : in_.ConsumeIntegral<std::uint32_t>();
         ic.target_vcpu = vp();
         ic.msg_sint = in_.ConsumeIntegralInRange<std::uint8_t>(0, 17);
         ic.interrupt_page = pfn() * 4096;
@@ -413,8 +418,9 @@ class Session {
         o.open_id = in_.ConsumeIntegral<std::uint32_t>();
         o.ringbuffer_gpadl = gpadl();
         o.target_vp = vp();
-        o.downstream_ringbuffer_page_offset =
-            in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint32_t>(0, 8) : in_.ConsumeIntegral<std::uint32_t>();
+        o.downstream_ringbuffer_page_offset = in_.ConsumeBool()
+                                                  ? in_.ConsumeIntegralInRange<std::uint32_t>(0, 8)
+                                                  : in_.ConsumeIntegral<std::uint32_t>();
         (void)guest_.post(o);
         return;
       }
@@ -447,7 +453,8 @@ class Session {
         h.rangecount = in_.ConsumeIntegralInRange<std::uint16_t>(0, 3);
         const auto n = in_.ConsumeIntegralInRange<std::size_t>(0, proto::kGpadlHeaderMaxPfns);
         for (std::size_t i = 0; i < n; ++i) (void)h.pfns.push_back(pfn());
-        h.range_buflen = in_.ConsumeBool() ? static_cast<std::uint16_t>(8 + 8 * n) : in_.ConsumeIntegral<std::uint16_t>();
+        h.range_buflen =
+            in_.ConsumeBool() ? static_cast<std::uint16_t>(8 + 8 * n) : in_.ConsumeIntegral<std::uint16_t>();
         h.byte_count = in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint32_t>(0, 64) * 4096
                                          : in_.ConsumeIntegral<std::uint32_t>();
         h.byte_offset = in_.ConsumeBool() ? 0 : in_.ConsumeIntegral<std::uint32_t>();
@@ -488,8 +495,9 @@ class Session {
 
   void raw_message() {
     proto::Bytes payload(8);
-    proto::store_u32(payload, 0, in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint32_t>(0, 25)
-                                                    : in_.ConsumeIntegral<std::uint32_t>());
+    proto::store_u32(payload, 0,
+                     in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint32_t>(0, 25)
+                                       : in_.ConsumeIntegral<std::uint32_t>());
     const proto::Bytes rest = bytes(240);
     payload.insert(payload.end(), rest.begin(), rest.end());
     if (in_.ConsumeBool()) payload.resize(in_.ConsumeIntegralInRange<std::size_t>(0, payload.size()));
@@ -532,7 +540,8 @@ class Session {
     auto msgs = proto::split_gpadl(r, handle, pfns);
     if (in_.ConsumeBool()) {
       const auto byte_count = in_.ConsumeIntegral<std::uint32_t>();
-      msgs = proto::split_gpadl(r, handle, pfns, byte_count, in_.ConsumeIntegralInRange<std::uint32_t>(0, 8191));
+      msgs =
+          proto::split_gpadl(r, handle, pfns, byte_count, in_.ConsumeIntegralInRange<std::uint32_t>(0, 8191));
     }
     if (!msgs) return;
     (void)guest_.post(msgs->header);
@@ -591,8 +600,7 @@ class Session {
         if (auto b = proto::encode_kvp(g); b.ok()) body = *b;
         break;
       }
-      case 3:
-      {
+      case 3: {
         const auto op = static_cast<proto::VssOp>(in_.ConsumeIntegralInRange<std::uint8_t>(0, 9));
         body = proto::encode_vss(proto::make_vss_request(op, in_.ConsumeIntegral<std::uint32_t>()));
         break;
@@ -603,7 +611,13 @@ class Session {
     }
     proto::Bytes frame = proto::encode_ic_message(h, body);
     if (in_.ConsumeIntegralInRange<std::uint8_t>(0, 3) == 0)  // icmsgsize
-      proto::store_u16(frame, proto::kIcPipeHeaderSize + 10, in_.ConsumeIntegral<std::uint16_t>());
+    {
+      const auto size = in_.ConsumeIntegral<std::uint16_t>();
+      if (frame.size() >= proto::kIcMessageHeaderSize) {
+        frame[proto::kIcPipeHeaderSize + 10] = std::byte{static_cast<std::uint8_t>(size)};
+        frame[proto::kIcPipeHeaderSize + 11] = std::byte{static_cast<std::uint8_t>(size >> 8)};
+      }
+    }
     if (in_.ConsumeBool()) frame.resize(in_.ConsumeIntegralInRange<std::size_t>(0, frame.size()));
     const std::uint64_t id = trans_id(c->relid());
     (void)c->send_inband(frame, id, in_.ConsumeBool());
@@ -614,7 +628,7 @@ class Session {
   void answer_mutated() {
     GuestChannel* c = open_channel();
     if (c == nullptr) return;
-    const proto::IcExchange* ex = last_request(c->relid());
+    const guest_model::IcExchange* ex = last_request(c->relid());
     if (ex == nullptr) return;
     proto::Bytes p = ex->answer ? *ex->answer : ex->request;
     const std::uint64_t id = ex->trans_id;
@@ -631,13 +645,15 @@ class Session {
     GuestChannel* c = open_channel();
     if (c == nullptr) return;
     proto::PacketDescriptor d;
-    d.type = in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint16_t>(0, 12) : in_.ConsumeIntegral<std::uint16_t>();
+    d.type = in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint16_t>(0, 12)
+                               : in_.ConsumeIntegral<std::uint16_t>();
     d.flags = in_.ConsumeIntegral<std::uint16_t>();
     d.trans_id = trans_id(c->relid());
     const proto::Bytes body = bytes(256);
     const std::size_t total = proto::kPacketDescriptorSize + body.size();
     d.offset8 = in_.ConsumeBool() ? 2 : in_.ConsumeIntegral<std::uint16_t>();
-    d.len8 = in_.ConsumeBool() ? static_cast<std::uint16_t>((total + 7) / 8) : in_.ConsumeIntegral<std::uint16_t>();
+    d.len8 = in_.ConsumeBool() ? static_cast<std::uint16_t>((total + 7) / 8)
+                               : in_.ConsumeIntegral<std::uint16_t>();
     const auto desc = proto::encode_descriptor(d);
     proto::Bytes padded = body;
     padded.resize(d.len8 >= 2 ? std::min<std::size_t>(std::size_t{d.len8} * 8 - 16, 4096) : body.size());
@@ -706,8 +722,9 @@ class Session {
       case 1: {
         const auto pool = static_cast<proto::KvpPool>(in_.ConsumeIntegralInRange<std::uint8_t>(0, 4));
         std::string key = text(24);
-        proto::KvpValue value = in_.ConsumeBool() ? proto::KvpValue::string(text(40))
-                                                  : proto::KvpValue::u64(in_.ConsumeIntegral<std::uint64_t>());
+        proto::KvpValue value = in_.ConsumeBool()
+                                    ? proto::KvpValue::string(text(40))
+                                    : proto::KvpValue::u64(in_.ConsumeIntegral<std::uint64_t>());
         kvp_->set(pool, std::move(key), std::move(value), done_.make<host::KvpResult>());
         return;
       }
@@ -715,7 +732,8 @@ class Session {
         kvp_->del(proto::KvpPool::external, text(24), done_.make<host::KvpResult>());
         return;
       case 3:
-        kvp_->enumerate(proto::KvpPool::guest, in_.ConsumeIntegralInRange<std::uint32_t>(0, 4), done_.make<host::KvpResult>());
+        kvp_->enumerate(proto::KvpPool::guest, in_.ConsumeIntegralInRange<std::uint32_t>(0, 4),
+                        done_.make<host::KvpResult>());
         return;
       case 4:
         kvp_->enumerate_all(proto::KvpPool::automatic, done_.make<std::vector<proto::KvpEntry>>());
@@ -731,7 +749,8 @@ class Session {
         return;
       case 7: {
         host::ShutdownParams sp;
-        sp.flags = in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint32_t>(0, 5) : in_.ConsumeIntegral<std::uint32_t>();
+        sp.flags = in_.ConsumeBool() ? in_.ConsumeIntegralInRange<std::uint32_t>(0, 5)
+                                     : in_.ConsumeIntegral<std::uint32_t>();
         sp.display_message = text(32);
         shutdown_->request(sp, done_.make<std::uint32_t>());
         return;
@@ -789,7 +808,9 @@ class Session {
         return;
       }
       case 17:
-        heartbeat_->set_period(in_.ConsumeBool() ? Clock::duration::zero() : std::chrono::milliseconds(in_.ConsumeIntegralInRange<int>(1, 5000)));
+        heartbeat_->set_period(in_.ConsumeBool()
+                                   ? Clock::duration::zero()
+                                   : std::chrono::milliseconds(in_.ConsumeIntegralInRange<int>(1, 5000)));
         return;
       case 18:
         timesync_->set_offset(in_.ConsumeIntegral<std::int64_t>());

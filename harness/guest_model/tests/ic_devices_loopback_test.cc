@@ -228,7 +228,7 @@ class IcLoopback : public ::testing::Test {
     pump();
     EXPECT_TRUE(beat.ok()) << context << ": " << beat.message();
     Outcome<host::KvpResult> set;
-    kvp->set(proto::KvpPool::auto_, "alive", proto::KvpValue::string(context), set.capture());
+    kvp->set(proto::KvpPool::automatic, "alive", proto::KvpValue::string(context), set.capture());
     pump();
     ASSERT_TRUE(set.ok()) << context << ": " << set.message();
     EXPECT_EQ(set.result->value().status, proto::kHvSOk) << context;
@@ -253,8 +253,9 @@ class IcLoopback : public ::testing::Test {
 };
 
 TEST_F(IcLoopback, EveryChannelOpensAndNegotiatesLinuxsNewestVersions) {
-  const std::map<std::string, IcVersion> want{{"heartbeat", {3, 0}}, {"shutdown", {3, 2}}, {"timesync", {4, 0}},
-                                              {"kvp", {4, 0}},       {"vss", {5, 0}},      {"fcopy", {1, 1}}};
+  const std::map<std::string, IcVersion> want{{"heartbeat", {3, 0}}, {"shutdown", {3, 2}},
+                                              {"timesync", {4, 0}},  {"kvp", {4, 0}},
+                                              {"vss", {5, 0}},       {"fcopy", {1, 1}}};
   for (auto& [dev, svc] : services) {
     const std::string& name = dev->identity().name;
     EXPECT_EQ(mgr.channel(relid(dev))->state, "open") << name;
@@ -270,7 +271,8 @@ TEST_F(IcLoopback, EveryChannelOpensAndNegotiatesLinuxsNewestVersions) {
 
 // What Linux picks: its own list in order (newest first), the first version
 // the host also offered; nothing if none.
-std::optional<IcVersion> linux_pick(std::span<const IcVersion> linux_list, const std::vector<IcVersion>& host) {
+std::optional<IcVersion> linux_pick(std::span<const IcVersion> linux_list,
+                                    const std::vector<IcVersion>& host) {
   for (IcVersion v : linux_list) {
     if (std::find(host.begin(), host.end(), v) != host.end()) return v;
   }
@@ -285,12 +287,26 @@ TEST_F(IcLoopback, NegotiationMatrixAgainstOlderHosts) {
     std::vector<std::vector<IcVersion>> host_msg;
   };
   const std::vector<Case> cases{
-      {heartbeat, proto::kLinuxUtilFrameworkVersions, proto::kLinuxHeartbeatVersions, {{{1, 0}}, {{3, 0}}, {{1, 0}, {3, 0}}, {{2, 0}}}},
-      {shutdown, proto::kLinuxUtilFrameworkVersions, proto::kLinuxShutdownVersions,
+      {heartbeat,
+       proto::kLinuxUtilFrameworkVersions,
+       proto::kLinuxHeartbeatVersions,
+       {{{1, 0}}, {{3, 0}}, {{1, 0}, {3, 0}}, {{2, 0}}}},
+      {shutdown,
+       proto::kLinuxUtilFrameworkVersions,
+       proto::kLinuxShutdownVersions,
        {{{1, 0}}, {{3, 0}}, {{3, 1}, {1, 0}}, {{3, 0}, {3, 2}}, {{4, 0}}}},
-      {timesync, proto::kLinuxUtilFrameworkVersions, proto::kLinuxTimesyncVersions, {{{1, 0}}, {{3, 0}}, {{3, 0}, {1, 0}}, {{2, 0}}}},
-      {kvp, proto::kLinuxUtilFrameworkVersions, proto::kLinuxKvpVersions, {{{1, 0}}, {{3, 0}}, {{1, 0}, {3, 0}, {4, 0}}, {{5, 0}}}},
-      {vss, proto::kLinuxVssFcopyFrameworkVersions, proto::kLinuxVssVersions, {{{5, 0}}, {{4, 0}}, {{4, 0}, {5, 0}}}},
+      {timesync,
+       proto::kLinuxUtilFrameworkVersions,
+       proto::kLinuxTimesyncVersions,
+       {{{1, 0}}, {{3, 0}}, {{3, 0}, {1, 0}}, {{2, 0}}}},
+      {kvp,
+       proto::kLinuxUtilFrameworkVersions,
+       proto::kLinuxKvpVersions,
+       {{{1, 0}}, {{3, 0}}, {{1, 0}, {3, 0}, {4, 0}}, {{5, 0}}}},
+      {vss,
+       proto::kLinuxVssFcopyFrameworkVersions,
+       proto::kLinuxVssVersions,
+       {{{5, 0}}, {{4, 0}}, {{4, 0}, {5, 0}}}},
       {fcopy, proto::kLinuxVssFcopyFrameworkVersions, proto::kLinuxFcopyVersions, {{{1, 1}}, {{1, 0}}}},
   };
   const std::vector<std::vector<IcVersion>> host_fw{{{1, 0}}, {{3, 0}}, {{3, 0}, {1, 0}}};
@@ -298,8 +314,9 @@ TEST_F(IcLoopback, NegotiationMatrixAgainstOlderHosts) {
   for (const Case& c : cases) {
     for (const auto& fw : host_fw) {
       for (const auto& msg : c.host_msg) {
-        const std::string what = c.dev->identity().name + " host fw " + host::to_string(fw[0]) + (fw.size() > 1 ? "+" : "") +
-                                 " msg " + host::to_string(msg[0]) + (msg.size() > 1 ? "+" : "");
+        const std::string what = c.dev->identity().name + " host fw " + host::to_string(fw[0]) +
+                                 (fw.size() > 1 ? "+" : "") + " msg " + host::to_string(msg[0]) +
+                                 (msg.size() > 1 ? "+" : "");
         c.dev->set_offered_versions(fw, msg);
         reopen(c.dev);
         ++ran;
