@@ -364,7 +364,9 @@ TEST_F(IcLoopback, HeartbeatSequenceIncreasesEveryPeriod) {
     EXPECT_TRUE(h[i].error.empty()) << h[i].error;
     ASSERT_TRUE(h[i].received);
     EXPECT_EQ(*h[i].received, h[i].sent + 1);
-    if (i > 0) EXPECT_EQ(h[i].sent, h[i - 1].sent + 1);
+    if (i > 0) {
+      EXPECT_EQ(h[i].sent, h[i - 1].sent + 1);
+    }
   }
   EXPECT_EQ(heartbeat->count(), h.size());
   EXPECT_EQ(heartbeat->missed(), 0u);
