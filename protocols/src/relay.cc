@@ -8,10 +8,10 @@ namespace vmbh::proto {
 
 namespace {
 
-// Fixed body sizes (bytes after the header).
-constexpr std::size_t kHelloFixed = 16;  // magic, version, vcpus, region_count
+// Fixed body sizes (bytes after the header): HELLO 16 (magic, version, vcpus,
+// region_count), MESSAGE 16 (vp, connection_id/sint, message_type,
+// payload_size); each region of HELLO:
 constexpr std::size_t kRegionSize = 24;
-constexpr std::size_t kMessageFixed = 16;  // vp, connection_id/sint, message_type, payload_size
 
 void check_connection_id(ByteReader& r, std::uint32_t id, const char* field, std::size_t at) {
   if ((id & ~kRelayConnectionIdMask) != 0) r.fail_at(Errc::bad_value, field, at);

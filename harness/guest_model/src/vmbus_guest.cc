@@ -459,6 +459,7 @@ void VmbusGuest::run_ic(GuestChannel& c) {
     }
     IcExchange ex;
     ex.relid = c.relid_;
+    ex.trans_id = view->desc.trans_id;
     ex.request.assign(view->payload.begin(), view->payload.end());
     proto::Bytes buf = ex.request;
     bool answered = false;
@@ -475,9 +476,17 @@ void VmbusGuest::run_ic(GuestChannel& c) {
       case IcService::kvp:
       case IcService::vss:
       case IcService::fcopy: {
-        // Only negotiation is modelled; the rest goes to the daemons in Linux.
+        // The kernel negotiates; service messages go to the daemon (set_ic_daemon).
         auto msg = proto::decode_ic_message(buf);
-        if (!msg || msg->header.icmsgtype != proto::IcMsgType::negotiate) break;
+        if (!msg) break;
+        if (msg->header.icmsgtype != proto::IcMsgType::negotiate) {
+          auto d = ic_daemons_.find(c.relid_);
+          if (d == ic_daemons_.end() || !d->second || !d->second(buf)) break;
+          // hv_kvp/hv_snapshot/hv_fcopy *_respond_to_host: flags, then the buffer back.
+          buf[proto::kIcPipeHeaderSize + 17] = std::byte{proto::kIcFlagsGuestResponse};
+          answered = true;
+          break;
+        }
         std::span<const proto::IcVersion> fw = proto::kLinuxVssFcopyFrameworkVersions;
         std::span<const proto::IcVersion> svc = proto::kLinuxVssVersions;
         if (*c.ic_ == IcService::kvp) {

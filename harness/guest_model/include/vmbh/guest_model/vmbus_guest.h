@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -51,6 +52,12 @@ struct GuestOptions {
 enum class IcService : std::uint8_t { heartbeat, shutdown, timesync, kvp, vss, fcopy };
 
 class VmbusGuest;
+
+// The user-space daemon's part of a KVP, VSS or fcopy transaction
+// (hv_kvp_daemon, hv_vss_daemon, hv_fcopy_daemon): changes the service packet
+// (the VMBus payload as received, pipe header first) in place, body and IC
+// status. False: the guest does not answer.
+using IcDaemon = std::function<bool(std::span<std::byte> packet)>;
 
 // One open channel, guest side: writes the guest->host ring, reads the
 // host->guest ring, signals with HvSignalEvent on the offer's connection id.
@@ -106,6 +113,7 @@ class GuestChannel {
 // What the IC responder saw: one entry per host packet on an IC channel.
 struct IcExchange {
   std::uint32_t relid = 0;
+  std::uint64_t trans_id = 0;          // the packet's, which the answer echoes
   proto::Bytes request;                // the VMBus payload as received
   std::optional<proto::Bytes> answer;  // what the guest sent back, if anything
 };
@@ -157,6 +165,12 @@ class VmbusGuest {
   // Answer the channel's host packets like Linux's driver for `service`.
   Status act_as_linux_ic(std::uint32_t relid, IcService service);
   const std::vector<IcExchange>& ic_exchanges() const { return ic_exchanges_; }
+  // Service (non-negotiate) packets on the kvp/vss/fcopy channel `relid` go to
+  // `daemon`; the model then answers like the kernel driver: icflags
+  // transaction|response, the whole buffer back with the packet's trans_id.
+  // Kept across close, rescind and sessions (relids are stable). Without a
+  // daemon such packets stay unanswered, as with no daemon running.
+  void set_ic_daemon(std::uint32_t relid, IcDaemon daemon) { ic_daemons_[relid] = std::move(daemon); }
 
   // ---- Raw access, for malformed input
   proto::HvStatus post(const proto::ChannelMessage& m);
@@ -208,6 +222,7 @@ class VmbusGuest {
   std::vector<proto::ChannelMessage> received_;
   std::vector<std::string> bad_messages_;
   std::vector<IcExchange> ic_exchanges_;
+  std::map<std::uint32_t, IcDaemon> ic_daemons_;
 };
 
 }  // namespace vmbh::guest_model
