@@ -85,7 +85,7 @@ struct DoneTracker {
   // when_negotiated waits for a channel that may never open: at most once.
   host::DoneStatus at_most_once() {
     auto fired = std::make_shared<bool>(false);
-    return [fired](host::Status) {
+    return [fired](const host::Status&) {
       VMBH_FUZZ_CHECK(!*fired);
       *fired = true;
     };
@@ -93,7 +93,7 @@ struct DoneTracker {
   host::DoneStatus make_status() {
     ++issued;
     auto fired = std::make_shared<bool>(false);
-    return [this, fired](host::Status) {
+    return [this, fired](const host::Status&) {
       VMBH_FUZZ_CHECK(!*fired);
       *fired = true;
       ++completed;
@@ -303,12 +303,13 @@ class Session {
         return;
       case act::Action::open: {
         const std::uint32_t r = relid();
-        const auto send = in_.ConsumeIntegralInRange<std::uint32_t>(2, 5);
-        const auto recv = in_.ConsumeIntegralInRange<std::uint32_t>(2, 5);
+        const auto send_pages = in_.ConsumeIntegralInRange<std::uint32_t>(2, 5);
+        const auto recv_pages = in_.ConsumeIntegralInRange<std::uint32_t>(2, 5);
         const bool linux_ic = in_.ConsumeBool();
-        if (guest_.open(r, send, recv) && linux_ic && r >= 1 && r <= act::kDevices)
-          (void)guest_.act_as_linux_ic(r,
-                                       static_cast<IcService>(in_.ConsumeBool() ? r - 1 : r % act::kDevices));
+        if (guest_.open(r, send_pages, recv_pages) && linux_ic && r >= 1 && r <= act::kDevices) {
+          const bool own = in_.ConsumeBool();  // the driver of the channel's class, or another one
+          (void)guest_.act_as_linux_ic(r, static_cast<IcService>(own ? r - 1 : r % act::kDevices));
+        }
         return;
       }
       case act::Action::close:
