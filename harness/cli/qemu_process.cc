@@ -12,8 +12,6 @@
 #include <cstring>
 #include <thread>
 
-extern char** environ;
-
 namespace vmbh::cli {
 
 namespace {
@@ -42,6 +40,7 @@ host::Status QemuProcess::start(const std::vector<std::string>& argv, const std:
   posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
   posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ);

@@ -57,8 +57,12 @@ host::Result<ServeOptions> parse_serve_options(const std::vector<std::string>& a
       if (v != "tcg" && v != "kvm") return host::Status::fail("serve: --accel must be tcg or kvm, not " + v);
       o.accel = v;
     } else if (a == "--smp" || a == "--mem" || a == "--heartbeat-ms" || a == "--relay-timeout") {
-      if (!parse_unsigned(v, n) || n == 0)
-        return host::Status::fail("serve: " + a + " needs a positive number, not " + v);
+      if (!parse_unsigned(v, n) || n == 0) {
+        std::string msg = "serve: " + a;
+        msg += " needs a positive number, not ";
+        msg += v;
+        return host::Status::fail(msg);
+      }
       (a == "--smp"            ? o.smp
        : a == "--mem"          ? o.mem_mb
        : a == "--heartbeat-ms" ? o.heartbeat_ms

@@ -90,8 +90,9 @@ host::Status ServeSession::start() {
   if (!listener) return listener.status();
   listener_.emplace(std::move(listener.value()));
 
-  if (auto s = control_.listen(o_.control_socket, [this](const control::Request& r,
-                                                         ControlServer::Reply reply) { handle(r, reply); });
+  if (auto s = control_.listen(
+          o_.control_socket,
+          [this](const control::Request& r, ControlServer::Reply reply) { handle(r, std::move(reply)); });
       !s) {
     return s;
   }

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -33,7 +34,7 @@ class ControlServerTest : public ::testing::Test {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
-    std::strcpy(a.sun_path, path_.c_str());
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
     EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     return fd;
   }
@@ -77,7 +78,7 @@ class ControlServerTest : public ::testing::Test {
 };
 
 TEST_F(ControlServerTest, AnswersEachRequestWithItsIdEvenWhenSplitAcrossWrites) {
-  ASSERT_TRUE(server_.listen(path_, [](const control::Request& req, ControlServer::Reply reply) {
+  ASSERT_TRUE(server_.listen(path_, [](const control::Request& req, const ControlServer::Reply& reply) {
     control::Response r;
     r.mutable_status()->set_vmbus_version(req.has_get_status() ? "5.3" : "?");
     reply(r);
@@ -99,7 +100,8 @@ TEST_F(ControlServerTest, AnswersEachRequestWithItsIdEvenWhenSplitAcrossWrites) 
 }
 
 TEST_F(ControlServerTest, GarbageIsAnsweredWithAnErrorAndOversizeFramesCloseTheConnection) {
-  ASSERT_TRUE(server_.listen(path_, [](const control::Request&, ControlServer::Reply reply) { reply({}); }));
+  ASSERT_TRUE(
+      server_.listen(path_, [](const control::Request&, const ControlServer::Reply& reply) { reply({}); }));
   int fd = connect_client();
   pump(fd, 5);
   std::string junk = frame(std::string("\xff\xff\xff\xff\x0f", 5));
@@ -120,8 +122,8 @@ TEST_F(ControlServerTest, GarbageIsAnsweredWithAnErrorAndOversizeFramesCloseTheC
 
 TEST_F(ControlServerTest, LateRepliesToADepartedClientAreDropped) {
   ControlServer::Reply saved;
-  ASSERT_TRUE(
-      server_.listen(path_, [&](const control::Request&, ControlServer::Reply reply) { saved = reply; }));
+  ASSERT_TRUE(server_.listen(
+      path_, [&](const control::Request&, ControlServer::Reply reply) { saved = std::move(reply); }));
   int fd = connect_client();
   pump(fd, 5);
   control::Request req;
