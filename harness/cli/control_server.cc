@@ -81,9 +81,9 @@ void ControlServer::read_client(int fd) {
     std::uint32_t len = 0;
     for (int i = 0; i < 4; ++i) len |= std::uint32_t(static_cast<unsigned char>(in[i])) << (8 * i);
     if (len > kControlMaxFrame) {
-      control::Response r;
-      r.set_error("control: frame of " + std::to_string(len) + " bytes exceeds the 16 MiB limit; closing");
-      send(fd, generation_[fd], r);
+      send(fd, generation_[fd],
+           control_error("control: frame of " + std::to_string(len) +
+                         " bytes exceeds the 16 MiB limit; closing"));
       on_writable(fd);
       drop(fd);
       return;
@@ -94,9 +94,7 @@ void ControlServer::read_client(int fd) {
     in.erase(0, 4 + std::size_t{len});
     std::uint64_t gen = generation_[fd];
     if (!parsed) {
-      control::Response r;
-      r.set_error("control: request is not a vmbh.control.Request");
-      send(fd, gen, r);
+      send(fd, gen, control_error("control: request is not a vmbh.control.Request"));
       continue;
     }
     std::uint64_t id = req.id();

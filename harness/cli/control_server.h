@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vmbh/host/status.h"
@@ -16,6 +17,13 @@
 namespace vmbh::cli {
 
 inline constexpr std::uint32_t kControlMaxFrame = 16u << 20;
+
+// A Response carrying only an error sentence.
+inline control::Response control_error(std::string message) {
+  control::Response r;
+  r.set_error(std::move(message));
+  return r;
+}
 
 class ControlServer {
  public:

@@ -8,12 +8,6 @@ namespace {
 
 using Reply = ControlServer::Reply;
 
-control::Response error_response(const std::string& message) {
-  control::Response r;
-  r.set_error(message);
-  return r;
-}
-
 std::string version_text(proto::IcVersion v) {
   return std::to_string(v.major) + "." + std::to_string(v.minor);
 }
@@ -71,7 +65,7 @@ struct FcopyJob : std::enable_shared_from_this<FcopyJob> {
   host::Done<std::uint32_t> then(const std::string& step, std::function<void()> next) {
     auto self = shared_from_this();
     return [self, step, next = std::move(next)](host::Result<std::uint32_t> r) {
-      if (!r) return self->reply(error_response("fcopy " + step + ": " + r.message()));
+      if (!r) return self->reply(control_error("fcopy " + step + ": " + r.message()));
       if (r.value() != proto::kHvSOk) return self->finish(step, r.value());
       next();
     };
@@ -140,7 +134,7 @@ bool Devices::usable(const host::IcDevice& d, Reply& reply) const {
   std::string why = state != "open" ? "the channel is " + state
                                     : "version negotiation has not finished" +
                                           (d.failure().empty() ? std::string() : " (" + d.failure() + ")");
-  reply(error_response(d.identity().name + ": " + why));
+  reply(control_error(d.identity().name + ": " + why));
   return false;
 }
 
@@ -168,7 +162,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       if (s.timeout_ms()) shutdown_->set_timeout(std::chrono::milliseconds(s.timeout_ms()));
       auto* dev = shutdown_;
       return shutdown_->request(action, s.force(), [dev, reply](host::Result<std::uint32_t> r) {
-        reply(r ? ic_response(*dev, r.value()) : error_response(r.message()));
+        reply(r ? ic_response(*dev, r.value()) : control_error(r.message()));
       });
     }
     case control::Request::kTimesync: {
@@ -177,7 +171,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       timesync_->set_offset(t.host_offset_ns() / 100);
       auto* dev = timesync_;
       auto done = [dev, reply](host::Result<host::TimesyncResult> r) {
-        reply(r ? ic_response(*dev, r.value().status) : error_response(r.message()));
+        reply(r ? ic_response(*dev, r.value().status) : control_error(r.message()));
       };
       return t.kind() == control::TimesyncRequest::SAMPLE ? timesync_->sample(done) : timesync_->sync(done);
     }
@@ -185,10 +179,10 @@ void Devices::handle(const control::Request& req, Reply reply) {
       if (!usable(*kvp_, reply)) return;
       const auto& k = req.kvp();
       if (k.pool() > 4)
-        return reply(error_response("kvp: pool " + std::to_string(k.pool()) + " does not exist (0..4)"));
+        return reply(control_error("kvp: pool " + std::to_string(k.pool()) + " does not exist (0..4)"));
       auto pool = static_cast<proto::KvpPool>(k.pool());
       auto done = [reply](host::Result<host::KvpResult> r) {
-        reply(r ? kvp_response(r.value()) : error_response(r.message()));
+        reply(r ? kvp_response(r.value()) : control_error(r.message()));
       };
       switch (k.op()) {
         case control::KvpRequest::GET:
@@ -214,14 +208,14 @@ void Devices::handle(const control::Request& req, Reply reply) {
           return kvp_->set_ip_info(std::move(ip), done);
         }
         default:
-          return reply(error_response("kvp: unknown operation " + std::to_string(k.op())));
+          return reply(control_error("kvp: unknown operation " + std::to_string(k.op())));
       }
     }
     case control::Request::kVss: {
       if (!usable(*vss_, reply)) return;
       auto* dev = vss_;
       auto done = [dev, reply](host::Result<host::VssResult> r) {
-        reply(r ? ic_response(*dev, r.value().status) : error_response(r.message()));
+        reply(r ? ic_response(*dev, r.value().status) : control_error(r.message()));
       };
       switch (req.vss().op()) {
         case control::VssRequest::FREEZE:
@@ -231,7 +225,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
         case control::VssRequest::HOT_BACKUP:
           return vss_->hot_backup(done);
         default:
-          return reply(error_response("vss: unknown operation"));
+          return reply(control_error("vss: unknown operation"));
       }
     }
     case control::Request::kFcopy: {
@@ -243,7 +237,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       return job->start();
     }
     default:
-      return reply(error_response("control: request without an operation, or one this serve does not know"));
+      return reply(control_error("control: request without an operation, or one this serve does not know"));
   }
 }
 

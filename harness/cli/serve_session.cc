@@ -25,12 +25,6 @@ volatile sig_atomic_t g_stop = 0;
 
 void on_signal(int) { g_stop = 1; }
 
-control::Response error_response(const std::string& message) {
-  control::Response r;
-  r.set_error(message);
-  return r;
-}
-
 void to_proto(const host::ChannelManager::ChannelInfo& c, control::Channel& out) {
   out.set_relid(c.relid);
   out.set_name(c.name);
@@ -174,7 +168,7 @@ void ServeSession::check_waiters() {
       std::string msg = why + ": channel " + it->name + " is " + (found ? found->state : "not offered") +
                         ", not " + it->state;
       it = waiters_.erase(it);
-      reply(error_response(msg));
+      reply(control_error(msg));
     } else {
       ++it;
     }
@@ -210,13 +204,13 @@ void ServeSession::handle(const control::Request& req, ControlServer::Reply repl
       for (const auto& c : manager_->channels()) {
         if (c.name != name) continue;
         host::Status s = req.has_rescind() ? manager_->rescind(c.relid) : manager_->reoffer(c.relid);
-        return reply(s ? r : error_response(s.message()));
+        return reply(s ? r : control_error(s.message()));
       }
-      return reply(error_response("no channel named " + name));
+      return reply(control_error("no channel named " + name));
     }
     case control::Request::kReadTrace: {
       auto reader = host::TraceReader::open(trace_path_);
-      if (!reader) return reply(error_response(reader.message()));
+      if (!reader) return reply(control_error(reader.message()));
       host::TracePrinter printer;
       auto* chunk = r.mutable_trace();
       std::uint64_t index = 0;
