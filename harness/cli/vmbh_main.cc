@@ -1,9 +1,9 @@
-// The vmbh command. Subcommands are added as their parts land (see
-// docs/architecture.md): trace show, serve.
+// The vmbh command (docs/architecture.md): trace show, serve, run.
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "run_command.h"
 #include "serve_session.h"
 #include "trace_command.h"
 
@@ -11,7 +11,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: vmbh trace show FILE     print a trace, decoded\n"
-    "       vmbh serve --image DIR ...  run a guest with the vmbh host (vmbh serve --help)\n";
+    "       vmbh serve --image DIR ...  run a guest with the vmbh host (vmbh serve --help)\n"
+    "       vmbh run [--kernel SPEC] [--suite smoke|full] ...  the conformance suite (vmbh run --help)\n";
 
 }  // namespace
 
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
     }
     return vmbh::cli::serve_main({args.begin() + 1, args.end()});
   }
+  if (!args.empty() && args[0] == "run") return vmbh::cli::run_main({args.begin() + 1, args.end()});
   if (args.size() == 1 && (args[0] == "-h" || args[0] == "--help")) {
     std::cout << kUsage;
     return 0;

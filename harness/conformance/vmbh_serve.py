@@ -122,7 +122,20 @@ class Served:
     def wait_exit(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
 
+    def save_dmesg(self) -> None:
+        """The guest's kernel log into RUN_DIR/dmesg.txt (the console only has
+        what passed loglevel=3); best effort, the guest may be gone."""
+        try:
+            st = self.control.status()
+            if st.qemu_running and st.guest_ready:
+                r = self.agent.exec(["dmesg"], timeout_ms=5000)
+                (self.run_dir / "dmesg.txt").write_bytes(r.stdout)
+        except Exception:  # noqa: BLE001 — a dead guest has no dmesg to give
+            pass
+
     def stop(self) -> None:
+        if self.control and self.proc and self.proc.poll() is None:
+            self.save_dmesg()
         if self._agent:
             self._agent.close()
             self._agent = None

@@ -1,0 +1,197 @@
+"""The conformance suite's pytest plugin.
+
+Options (vmbh run passes them; plain pytest works too):
+  --vmbh-image LABEL=DIR   a guest image to check (repeatable); default: the two
+                           default images (vm-images/build-image --preset ...)
+  --vmbh-suite smoke|full  smoke: the checks marked smoke; full: all (default)
+  --vmbh-report DIR        results.json, report.html and the guests' run
+                           directories (console, trace, dmesg) go here
+
+Every check gets a `kernel` (parametrized over the images) and either `guest`
+(the kernel's shared guest, for checks that leave no state) or `fresh` (a
+factory booting guests of its own). Results carry the service (the check
+module's name), the kernel and, for failures, the tail of the guest's console
+and trace; the terminal summary prints a service x check x kernel table.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import report as vmbh_report  # noqa: E402
+from guest_pool import GuestPool, Kernel  # noqa: E402
+from vmbh_serve import DEFAULT_PRESETS, image_dir  # noqa: E402
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("vmbh", "vmbh conformance suite")
+    g.addoption("--vmbh-image", action="append", default=[], metavar="LABEL=DIR",
+                help="guest image to check (repeatable; default: both default images)")
+    g.addoption("--vmbh-suite", choices=("smoke", "full"), default="full")
+    g.addoption("--vmbh-report", metavar="DIR", default=None,
+                help="report directory (results.json, report.html, run directories)")
+    g.addoption("--vmbh-append", metavar="ARGS", default="",
+                help="extra kernel arguments for every guest (e.g. vmbh.omit=hv-kvp-daemon.service)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "smoke: part of the smoke suite (run in CI on every change)")
+    config.addinivalue_line("markers", "fresh_guest: boots guests of its own")
+    report_dir = config.getoption("--vmbh-report") or tempfile.mkdtemp(prefix="vmbh-report-")
+    config.vmbh_report_dir = Path(report_dir).resolve()
+    config.vmbh_report_dir.mkdir(parents=True, exist_ok=True)
+    config.vmbh_results = []
+    config.vmbh_t0 = time.monotonic()
+
+
+def kernels(config) -> list[Kernel]:
+    if not hasattr(config, "vmbh_kernels"):
+        specs = config.getoption("--vmbh-image")
+        if specs:
+            out = []
+            for spec in specs:
+                label, sep, d = spec.partition("=")
+                if not sep or not label or not d:
+                    raise pytest.UsageError(f"--vmbh-image {spec}: expected LABEL=DIR")
+                if not (Path(d) / "initramfs.cpio").exists():
+                    raise pytest.UsageError(f"--vmbh-image {spec}: {d} is not an image (no initramfs.cpio)")
+                out.append(Kernel(label, Path(d).resolve()))
+        else:
+            out = [Kernel(p, image_dir(p)) for p in DEFAULT_PRESETS]
+        config.vmbh_kernels = out
+    return config.vmbh_kernels
+
+
+def pytest_generate_tests(metafunc):
+    if "kernel" in metafunc.fixturenames:
+        ks = kernels(metafunc.config)
+        metafunc.parametrize("kernel", ks, ids=[k.label for k in ks], scope="session")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--vmbh-suite") == "smoke":
+        keep = [i for i in items if i.get_closest_marker("smoke")]
+        drop = [i for i in items if not i.get_closest_marker("smoke")]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    # One kernel's checks run on one xdist worker, with its shared guest.
+    for item in items:
+        k = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
+        if k is not None:
+            item.add_marker(pytest.mark.xdist_group(k.label))
+
+
+@pytest.fixture(scope="session")
+def all_kernels(request) -> list[Kernel]:
+    return kernels(request.config)
+
+
+@pytest.fixture(scope="session")
+def pool(request):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    p = GuestPool(request.config.vmbh_report_dir / "runs" / worker, request.config.getoption("--vmbh-append"))
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def guest(pool, kernel, request):
+    """The kernel's shared guest (booted again if a check left it dead)."""
+    s = pool.shared(kernel)
+    request.node.vmbh_guests = [s]
+    return s
+
+
+@pytest.fixture
+def fresh(pool, kernel, request):
+    """fresh(what, extra_serve_args) boots a guest for this check alone; it is
+    stopped when the check ends."""
+    booted = []
+    request.node.vmbh_guests = booted
+
+    def boot(what: str = "fresh", extra: list[str] | None = None, mem_mb: int = 512):
+        s = pool.boot(kernel, what, extra=extra, mem_mb=mem_mb)
+        booted.append(s)
+        return s
+
+    yield boot
+    for s in booted:
+        s.stop()
+
+
+def service_of(item) -> str:
+    name = Path(str(item.fspath)).stem
+    return name[len("test_"):] if name.startswith("test_") else name
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "setup":
+        k = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
+        rep.user_properties.append(("service", service_of(item)))
+        rep.user_properties.append(("check", item.originalname))
+        rep.user_properties.append(("kernel", k.label if k else ""))
+        rep.user_properties.append(("doc", (item.function.__doc__ or "").strip()))
+    if rep.failed or (rep.when == "call" and hasattr(rep, "wasxfail")):
+        guests = getattr(item, "vmbh_guests", [])
+        rep.user_properties.append(("evidence", vmbh_report.evidence(guests)))
+
+
+def pytest_runtest_logreport(report):
+    # Runs on the controller for every phase of every check, also the ones
+    # xdist workers ran; the record is built from the user_properties.
+    config = _config
+    props = dict(report.user_properties)
+    rec = next((r for r in config.vmbh_results if r["nodeid"] == report.nodeid), None)
+    if rec is None:
+        rec = {"nodeid": report.nodeid, "service": props.get("service", ""), "check": props.get("check", ""),
+               "kernel": props.get("kernel", ""), "doc": props.get("doc", ""), "outcome": "passed",
+               "duration": 0.0, "message": "", "evidence": {}}
+        config.vmbh_results.append(rec)
+    rec["duration"] += report.duration
+    if "evidence" in props:
+        rec["evidence"] = props["evidence"]
+    if report.when == "call" and hasattr(report, "wasxfail"):
+        rec["outcome"] = "xfailed" if report.skipped else "xpassed"
+        rec["message"] = report.wasxfail
+    elif report.failed:
+        rec["outcome"] = "error" if report.when != "call" else "failed"
+        rec["message"] = report.longreprtext[-4000:]
+    elif report.skipped and rec["outcome"] == "passed":
+        rec["outcome"] = "skipped"
+        rec["message"] = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+
+
+_config = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    global _config
+    _config = session.config
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not getattr(config, "vmbh_results", None) or hasattr(config, "workerinput"):
+        return
+    wall = time.monotonic() - config.vmbh_t0
+    results = config.vmbh_results
+    out = config.vmbh_report_dir
+    (out / "results.json").write_text(json.dumps({"wall_seconds": round(wall, 1), "results": results}, indent=1))
+    vmbh_report.write_html(out / "report.html", results, wall)
+    terminalreporter.write_sep("=", "vmbh conformance")
+    for line in vmbh_report.table(results):
+        terminalreporter.write_line(line)
+    counts = vmbh_report.counts(results)
+    terminalreporter.write_line(f"{counts} in {wall:.0f} s; report: {out / 'report.html'}")

@@ -1,0 +1,177 @@
+"""KVP: host operations on the pools and what the guest's hv_kvp_daemon keeps
+in /var/lib/hyperv/.kvp_pool_N."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from guest_pool import daemon_running, wait_for, wait_ic_ready
+
+S_OK = 0
+EXTERNAL, GUEST, AUTO = 0, 1, 2
+POOL_DIR = "/var/lib/hyperv"
+KEY_BYTES, VALUE_BYTES = 512, 2048  # one record of a pool file (hv_kvp_daemon)
+SERVICE = "hv-kvp-daemon.service"
+
+
+def pool_records(guest, pool: int) -> dict[str, str]:
+    data = guest.agent.read_file(f"{POOL_DIR}/.kvp_pool_{pool}")
+    rec = KEY_BYTES + VALUE_BYTES
+    out = {}
+    for i in range(0, len(data) - rec + 1, rec):
+        key = data[i:i + KEY_BYTES].split(b"\0", 1)[0].decode("utf-8", "replace")
+        value = data[i + KEY_BYTES:i + rec].split(b"\0", 1)[0].decode("utf-8", "replace")
+        out[key] = value
+    return out
+
+
+def enumerate_pool(guest, pool: int, limit: int = 200) -> dict[str, str]:
+    found = {}
+    for index in range(limit):
+        r = guest.control.kvp("ENUMERATE", pool=pool, index=index, timeout=15)
+        if r.status != S_OK:
+            break
+        found[r.key] = r.value
+    return found
+
+
+@pytest.fixture
+def kvp(guest):
+    wait_ic_ready(guest, "kvp")
+    wait_for(lambda: daemon_running(guest, "hv_kvp_daemon"), 20, what="hv_kvp_daemon running")
+    return guest
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.smoke
+def test_pool_files_exist(kvp):
+    """hv_kvp_daemon keeps its five pool files, .kvp_pool_0 to .kvp_pool_4."""
+    for pool in range(5):
+        st = kvp.agent.stat(f"{POOL_DIR}/.kvp_pool_{pool}")
+        assert st.size % (KEY_BYTES + VALUE_BYTES) == 0, f"pool {pool}: size {st.size}"
+
+
+@pytest.mark.smoke
+def test_set_reaches_pool_file(kvp):
+    """A host SET on the external pool is answered S_OK and the key and value land in .kvp_pool_0."""
+    key, value = unique("vmbh-set"), "hello from the host"
+    assert kvp.control.kvp("SET", pool=EXTERNAL, key=key, value=value).status == S_OK
+    assert pool_records(kvp, EXTERNAL).get(key) == value
+
+
+def test_get_returns_value(kvp):
+    """A host GET of a key the host SET returns its value."""
+    key, value = unique("vmbh-get"), "value-for-get"
+    assert kvp.control.kvp("SET", pool=EXTERNAL, key=key, value=value).status == S_OK
+    r = kvp.control.kvp("GET", pool=EXTERNAL, key=key)
+    assert r.status == S_OK and r.value == value, r
+
+
+def test_delete_removes_key(kvp):
+    """A host DELETE removes the key from .kvp_pool_0; a second DELETE of it fails."""
+    key = unique("vmbh-del")
+    assert kvp.control.kvp("SET", pool=EXTERNAL, key=key, value="x").status == S_OK
+    assert kvp.control.kvp("DELETE", pool=EXTERNAL, key=key).status == S_OK
+    assert key not in pool_records(kvp, EXTERNAL)
+    assert kvp.control.kvp("DELETE", pool=EXTERNAL, key=key).status != S_OK
+
+
+def test_enumerate_lists_set_keys(kvp):
+    """ENUMERATE of the external pool returns the keys the host SET, with their values."""
+    keys = {unique("vmbh-enum"): f"v{i}" for i in range(3)}
+    for k, v in keys.items():
+        assert kvp.control.kvp("SET", pool=EXTERNAL, key=k, value=v).status == S_OK
+    found = enumerate_pool(kvp, EXTERNAL)
+    assert {k: found.get(k) for k in keys} == keys
+
+
+def test_guest_keys_seen_by_host(kvp):
+    """A record the guest writes into .kvp_pool_1 is returned by the host's ENUMERATE of the guest pool."""
+    key, value = unique("guest-key"), "written in the guest"
+    record = key.encode().ljust(KEY_BYTES, b"\0") + value.encode().ljust(VALUE_BYTES, b"\0")
+    kvp.agent.write_file(f"{POOL_DIR}/.kvp_pool_{GUEST}", record, append=True)
+    assert enumerate_pool(kvp, GUEST).get(key) == value
+
+
+def test_maximum_lengths(kvp):
+    """A key of 255 and a value of 1023 characters (the fields' limits with the terminator) round-trip;
+    one character more is refused by the host before sending, and the daemon keeps serving."""
+    key = ("k" * 255)
+    value = ("v" * 1023)
+    assert kvp.control.kvp("SET", pool=EXTERNAL, key=key, value=value).status == S_OK
+    assert pool_records(kvp, EXTERNAL).get(key) == value
+    r = kvp.control.kvp("GET", pool=EXTERNAL, key=key)
+    assert r.status == S_OK and r.value == value
+    from vmbh_control import ControlError
+    with pytest.raises(ControlError, match="key"):
+        kvp.control.kvp("SET", pool=EXTERNAL, key="k" * 256, value="x")
+    with pytest.raises(ControlError, match="value"):
+        kvp.control.kvp("SET", pool=EXTERNAL, key="ok", value="v" * 1024)
+    assert daemon_running(kvp, "hv_kvp_daemon")
+    assert kvp.control.kvp("ENUMERATE", pool=AUTO, index=0).status == S_OK
+
+
+def test_non_ascii_round_trip(kvp):
+    """Non-ASCII keys and values arrive in the pool file as UTF-8 and come back unchanged."""
+    key, value = unique("ключ-日本-é"), "значение ✓ 値"
+    assert kvp.control.kvp("SET", pool=EXTERNAL, key=key, value=value).status == S_OK
+    assert pool_records(kvp, EXTERNAL).get(key) == value
+    r = kvp.control.kvp("GET", pool=EXTERNAL, key=key)
+    assert r.status == S_OK and r.value == value, r
+
+
+def test_250_rapid_sets(kvp):
+    """250 SETs back to back are all answered S_OK, the daemon survives, and the last value is the one kept."""
+    pid = kvp.agent.exec(["pidof", "hv_kvp_daemon"]).stdout.strip()
+    key = unique("vmbh-rapid")
+    t0 = time.monotonic()
+    for i in range(250):
+        r = kvp.control.kvp("SET", pool=EXTERNAL, key=key, value=f"n{i}")
+        assert r.status == S_OK, f"SET {i}: status {r.status:#x}"
+    print(f"250 SETs in {time.monotonic() - t0:.1f} s")
+    assert kvp.agent.exec(["pidof", "hv_kvp_daemon"]).stdout.strip() == pid
+    assert pool_records(kvp, EXTERNAL).get(key) == "n249"
+
+
+@pytest.mark.smoke
+def test_auto_pool_intrinsics(kvp):
+    """ENUMERATE of the AUTO pool returns the intrinsic keys with the guest's own values."""
+    found = enumerate_pool(kvp, AUTO)
+    sh = lambda cmd: kvp.agent.exec(["sh", "-c", cmd]).stdout.decode().strip()  # noqa: E731
+    os_release = dict(line.split("=", 1) for line in sh("cat /etc/os-release").splitlines() if "=" in line)
+    expect = {
+        "FullyQualifiedDomainName": sh("hostname"),
+        "OSBuildNumber": sh("uname -r"),
+        "OSName": os_release.get("NAME", "").strip('"'),
+        "ProcessorArchitecture": sh("uname -m"),
+    }
+    assert {k: found.get(k) for k in expect} == expect, found
+    for k in ("IntegrationServicesVersion", "OSMajorVersion", "OSMinorVersion", "OSVersion"):
+        assert found.get(k), f"{k} missing from {found}"
+
+
+def test_daemon_killed_then_restarted(kvp):
+    """With hv_kvp_daemon killed, a host GET ends in a failure or timeout (never a hang);
+    once the daemon runs again, KVP works again."""
+    assert kvp.agent.exec(["killall", "-9", "hv_kvp_daemon"]).ok
+    wait_for(lambda: not daemon_running(kvp, "hv_kvp_daemon"), 5, what="hv_kvp_daemon gone")
+    t0 = time.monotonic()
+    from vmbh_control import ControlError
+    try:
+        r = kvp.control.kvp("ENUMERATE", pool=AUTO, index=0, timeout=15)
+        outcome = f"status {r.status:#x}"
+        assert r.status != S_OK, "ENUMERATE succeeded with no daemon"
+    except ControlError as e:
+        outcome = str(e)
+    print(f"without the daemon: {outcome} after {time.monotonic() - t0:.1f} s")
+    # The init restarts a daemon whose pid file is gone (what systemd's Restart= does).
+    kvp.agent.exec(["rm", "-f", f"/run/vmbh/{SERVICE}.pid"])
+    wait_for(lambda: daemon_running(kvp, "hv_kvp_daemon"), 10, what="hv_kvp_daemon restarted")
+    r = wait_for(lambda: (x := kvp.control.kvp("ENUMERATE", pool=AUTO, index=0, timeout=15)).status == S_OK and x,
+                 30, interval=0.5, what="KVP answering again after the restart")
+    assert r.key

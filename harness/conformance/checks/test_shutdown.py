@@ -1,0 +1,47 @@
+"""Shutdown IC: shutdown, reboot and hibernate requests, with and without force."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from guest_pool import wait_for, wait_ic_ready
+
+S_OK = 0
+POWEROFF_BOUND_S = 15
+
+pytestmark = pytest.mark.fresh_guest
+
+
+def powers_off(g, action_force: bool) -> float:
+    wait_ic_ready(g, "shutdown")
+    t0 = time.monotonic()
+    r = g.control.shutdown("SHUTDOWN", force=action_force)
+    assert r.status == S_OK, f"guest answered status {r.status:#x}"
+    wait_for(lambda: not g.control.status().qemu_running, POWEROFF_BOUND_S,
+             what=f"QEMU exit within {POWEROFF_BOUND_S} s of the shutdown request")
+    st = g.control.status()
+    assert st.qemu_exit_status == 0, f"QEMU exit status {st.qemu_exit_status}"
+    return time.monotonic() - t0
+
+
+@pytest.mark.smoke
+def test_shutdown_powers_off(fresh):
+    """SHUTDOWN: the guest answers S_OK, powers itself off, and QEMU exits with status 0 within 15 s."""
+    print(f"QEMU exited {powers_off(fresh('shutdown'), False):.1f} s after the request")
+
+
+def test_forced_shutdown_powers_off(fresh):
+    """SHUTDOWN with the force flag behaves like SHUTDOWN: S_OK, poweroff, QEMU exits within 15 s."""
+    print(f"QEMU exited {powers_off(fresh('shutdown-force'), True):.1f} s after the request")
+
+
+def test_hibernate_answered_with_failure(fresh):
+    """HIBERNATE on a guest that cannot hibernate (no swap) is answered with a failure status, and the guest keeps running."""
+    g = fresh("hibernate")
+    wait_ic_ready(g, "shutdown")
+    r = g.control.shutdown("HIBERNATE", timeout=15)
+    assert r.status != S_OK, "the guest claimed it will hibernate without any swap to hibernate to"
+    time.sleep(1)
+    st = g.control.status()
+    assert st.qemu_running and g.agent.exec(["true"]).ok
