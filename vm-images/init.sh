@@ -104,12 +104,20 @@ watch_daemons() {  # one pass over $DAEMONS: "NODE SERVICE ARGV..." (no quoting 
 		case "$OMIT" in *" $service "*) continue ;; esac
 		pidf=$RUN/$service.pid
 		if [ -e "$node" ]; then
-			[ -e "$pidf" ] && continue
+			if [ -e "$pidf" ]; then
+				alive "$pidf" && continue
+				# Dead. Like the packaged units (no Restart=), a daemon stays
+				# dead on the same device, but a new device node (removed and
+				# created again between two passes: rescind + re-offer) starts
+				# it, as systemd does on the device's add event.
+				[ "$(stat -c %i "$node")" = "$(cat "$RUN/$service.node" 2>/dev/null)" ] && continue
+			fi
 			$argv </dev/null >>"$RUN/$service.log" 2>&1 &
 			echo $! >"$pidf"
+			stat -c %i "$node" >"$RUN/$service.node"
 		elif [ -e "$pidf" ]; then
 			kill "$(cat "$pidf")" 2>/dev/null
-			rm -f "$pidf"
+			rm -f "$pidf" "$RUN/$service.node"
 		fi
 	done <"$DAEMONS"
 }

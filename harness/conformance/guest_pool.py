@@ -9,12 +9,14 @@ not take the rest of the suite with it.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from vmbh_serve import Served
 
+SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes; leave room for longer socket names
 IC_CHANNELS = ("heartbeat", "shutdown", "timesync", "kvp", "vss", "fcopy")
 # The daemons behind the IC channels that need one (hyperv-daemons).
 DAEMON_OF = {"kvp": "hv_kvp_daemon", "vss": "hv_vss_daemon", "fcopy": "hv_fcopy_daemon"}
@@ -44,8 +46,15 @@ class GuestPool:
     def _run_dir(self, kernel: Kernel, what: str) -> Path:
         self.counter += 1
         d = self.run_root / f"{kernel.label}-{self.counter:03d}-{what}"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
+        self.run_root.mkdir(parents=True, exist_ok=True)
+        if len(str(d / "control.sock")) < SUN_PATH_MAX:
+            d.mkdir(exist_ok=True)
+            return d
+        # Unix socket paths (the run dir holds serve's sockets) are limited to
+        # 108 bytes: run in a short directory, linked from the report.
+        short = Path(tempfile.mkdtemp(prefix="vmbh-run-"))
+        d.symlink_to(short)
+        return short
 
     def boot(self, kernel: Kernel, what: str, extra: list[str] | None = None, mem_mb: int = 512) -> Served:
         extra = merge_append(list(extra or []), self.append)
@@ -121,11 +130,13 @@ def facts(ch) -> dict[str, str]:
     return {f.key: f.value for f in ch.facts} if ch is not None else {}
 
 
-def wait_ic_ready(s: Served, name: str, timeout: float = 30) -> dict[str, str]:
-    """Waits until the IC channel is open and its versions are negotiated."""
+def wait_ic_ready(s: Served, name: str, timeout: float = 20) -> dict[str, str]:
+    """Waits until the IC channel is open and its versions are negotiated
+    (a freshly booted guest needs a few seconds; KVP waits for its daemon)."""
+    deadline = time.monotonic() + timeout
     s.control.wait_channel(name, timeout=timeout)
     return wait_for(lambda: (f := facts(channel(s, name))).get("state") == "ready" and f,
-                    timeout, what=f"{name} negotiated")
+                    max(0.0, deadline - time.monotonic()), what=f"{name} negotiated")
 
 
 def kernel_release(s: Served) -> str:

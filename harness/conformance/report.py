@@ -4,6 +4,7 @@ kernel), the HTML report with per-failure evidence, and the evidence itself
 from __future__ import annotations
 
 import html
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -27,9 +28,18 @@ def trace_tail(run_dir: Path, n: int = TRACE_LINES) -> str:
     try:
         p = subprocess.run([str(vmbh_binary()), "trace", "show", str(trace)], capture_output=True, text=True,
                            errors="replace", timeout=60)
-        return tail(p.stdout, n)
+        return tail(without_noise(p.stdout), n)
     except (OSError, subprocess.TimeoutExpired, RuntimeError) as e:
         return f"(trace not printable: {e})"
+
+
+def without_noise(trace: str, keep_heartbeats: int = 4) -> str:
+    """Drops event signals and all but the last few heartbeat packets: a run's
+    trace is mostly those, and they hide what a failing check did."""
+    lines = [x for x in trace.splitlines() if " signal" not in x and "event flag" not in x]
+    beats = [i for i, x in enumerate(lines) if re.search(r"relid \d+ heartbeat ", x)]
+    drop = set(beats[:-keep_heartbeats]) if keep_heartbeats else set(beats)
+    return "\n".join(x for i, x in enumerate(lines) if i not in drop)
 
 
 def evidence(guests) -> dict:
@@ -52,7 +62,7 @@ def table(results: list[dict]) -> list[str]:
     kernels = sorted({r["kernel"] for r in results if r["kernel"]})
     rows: dict[tuple[str, str], dict[str, str]] = {}
     for r in results:
-        check = r["check"] + param_suffix(r["nodeid"])
+        check = r["check"]
         rows.setdefault((r["service"], check), {})[r["kernel"]] = MARK.get(r["outcome"], r["outcome"])
     w_service = max([len("service")] + [len(s) for s, _ in rows])
     w_check = max([len("check")] + [len(c) for _, c in rows])
@@ -66,20 +76,11 @@ def table(results: list[dict]) -> list[str]:
     return lines
 
 
-def param_suffix(nodeid: str) -> str:
-    """The parameters of a check other than the kernel: test_x[k-4.0] -> [4.0]."""
-    if "[" not in nodeid:
-        return ""
-    params = nodeid[nodeid.index("[") + 1:-1].split("-")
-    rest = params[1:]  # the kernel comes first (parametrized at session scope)
-    return f"[{'-'.join(rest)}]" if rest else ""
-
-
 def write_html(path: Path, results: list[dict], wall: float) -> None:
     kernels = sorted({r["kernel"] for r in results if r["kernel"]})
     by_row: dict[tuple[str, str], dict[str, dict]] = {}
     for r in results:
-        by_row.setdefault((r["service"], r["check"] + param_suffix(r["nodeid"])), {})[r["kernel"]] = r
+        by_row.setdefault((r["service"], r["check"]), {})[r["kernel"]] = r
     e = html.escape
     out = ["<!doctype html><meta charset=utf-8><title>vmbh conformance</title>",
            "<style>body{font-family:sans-serif}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"

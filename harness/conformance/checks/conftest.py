@@ -128,6 +128,18 @@ def fresh(pool, kernel, request):
         s.stop()
 
 
+def params_of(item) -> str:
+    """The check's parameters other than the kernel: "[6145B]", or ""."""
+    cs = getattr(item, "callspec", None)
+    if cs is None:
+        return ""
+    rest = cs.id
+    k = cs.params.get("kernel")
+    if k is not None and rest.startswith(k.label):  # the kernel's id comes first
+        rest = rest[len(k.label) + 1:]
+    return f"[{rest}]" if rest else ""
+
+
 def service_of(item) -> str:
     name = Path(str(item.fspath)).stem
     return name[len("test_"):] if name.startswith("test_") else name
@@ -140,10 +152,12 @@ def pytest_runtest_makereport(item, call):
     if rep.when == "setup":
         k = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
         rep.user_properties.append(("service", service_of(item)))
-        rep.user_properties.append(("check", item.originalname))
+        rep.user_properties.append(("check", item.originalname + params_of(item)))
         rep.user_properties.append(("kernel", k.label if k else ""))
         rep.user_properties.append(("doc", (item.function.__doc__ or "").strip()))
-    if rep.failed or (rep.when == "call" and hasattr(rep, "wasxfail")):
+    if rep.when == "call" and hasattr(item, "vmbh_kernel"):  # checks that pick their kernel themselves
+        rep.user_properties.append(("kernel", item.vmbh_kernel))
+    if rep.failed or hasattr(rep, "wasxfail"):
         guests = getattr(item, "vmbh_guests", [])
         rep.user_properties.append(("evidence", vmbh_report.evidence(guests)))
 
@@ -160,9 +174,11 @@ def pytest_runtest_logreport(report):
                "duration": 0.0, "message": "", "evidence": {}}
         config.vmbh_results.append(rec)
     rec["duration"] += report.duration
+    if props.get("kernel"):
+        rec["kernel"] = props["kernel"]
     if "evidence" in props:
         rec["evidence"] = props["evidence"]
-    if report.when == "call" and hasattr(report, "wasxfail"):
+    if hasattr(report, "wasxfail"):  # in setup too: a fixture may find the gap
         rec["outcome"] = "xfailed" if report.skipped else "xpassed"
         rec["message"] = report.wasxfail
     elif report.failed:
