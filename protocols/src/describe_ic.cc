@@ -61,6 +61,11 @@ std::string status_str(std::uint32_t status) {
   return buf;
 }
 
+Error rebased(Error e, std::size_t base) {
+  e.offset += base;
+  return e;
+}
+
 std::string header_str(const IcHeader& h) {
   static constexpr std::array<Bit, 3> kIcFlags{
       {{kIcFlagTransaction, "transaction"}, {kIcFlagRequest, "request"}, {kIcFlagResponse, "response"}}};
@@ -98,7 +103,8 @@ Result<std::string> heartbeat_body(ByteSpan body) {
   return " seq_num=" + std::to_string(m->seq_num);
 }
 
-Result<std::string> shutdown_body(ByteSpan body) {
+// `body_base`: where the body starts in the packet, for the offset of a bad text.
+Result<std::string> shutdown_body(ByteSpan body, std::size_t body_base) {
   auto m = decode_shutdown(body);
   if (!m) return m.error();
   std::string out = " shutdown_flags=" + hex(m->flags);
@@ -111,9 +117,12 @@ Result<std::string> shutdown_body(ByteSpan body) {
     out += "(invalid)";
   }
   out += " reason_code=" + hex(m->reason_code) + " timeout_seconds=" + std::to_string(m->timeout_seconds);
+  // The text is not part of the layout (Linux never reads it), so a bad one
+  // is shown in place rather than failing the message.
   auto text = m->display_message_utf8();
   if (!text) {
-    out += " message=(" + text.error().message() + ")";
+    constexpr std::size_t kDisplayMessageOffset = 12;
+    out += " message=(" + rebased(text.error(), body_base + kDisplayMessageOffset).message() + ")";
   } else if (!text->empty()) {
     out += " message=" + quoted(*text);
   }
@@ -207,12 +216,13 @@ Result<std::string> fcopy_body(ByteSpan body) {
   return out;
 }
 
-Result<std::string> service_body(IcMsgType service, ByteSpan body, const IcVersions& versions) {
+Result<std::string> service_body(IcMsgType service, ByteSpan body, std::size_t body_base,
+                                 const IcVersions& versions) {
   switch (service) {
     case IcMsgType::heartbeat:
       return heartbeat_body(body);
     case IcMsgType::shutdown:
-      return shutdown_body(body);
+      return shutdown_body(body, body_base);
     case IcMsgType::timesync:
       return timesync_body(body, versions);
     case IcMsgType::kvp_exchange:
@@ -221,15 +231,10 @@ Result<std::string> service_body(IcMsgType service, ByteSpan body, const IcVersi
       return vss_body(body);
     case IcMsgType::fcopy:
       return fcopy_body(body);
-    case IcMsgType::negotiate:
+    case IcMsgType::negotiate:  // every channel's, described by negotiate_body
       break;
   }
   return Error{Errc::unknown_type, "ic_header.icmsgtype", 0};
-}
-
-Error rebased(Error e, std::size_t base) {
-  e.offset += base;
-  return e;
 }
 
 std::string summary_of(const PacketDescriptor& d, std::size_t size) {
@@ -297,7 +302,7 @@ std::string describe_ic_packet(std::string_view device, ByteSpan packet, IcVersi
     body = negotiate_body(m->header, m->body, versions);
     if (!body) body = rebased(body.error(), body_base);
   } else if (m->header.icmsgtype == *service) {
-    body = service_body(*service, m->body, versions);
+    body = service_body(*service, m->body, body_base, versions);
     if (!body) body = rebased(body.error(), body_base);
   }
   const std::string head = header_str(m->header);

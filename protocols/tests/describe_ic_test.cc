@@ -152,7 +152,9 @@ TEST(DescribeIc, ShutdownWithUnterminatedTextNamesTheField) {
   ShutdownMsg m;
   m.display_message.fill(std::byte{'A'});  // no U+0000 anywhere
   const std::string s = describe("shutdown", request(IcMsgType::shutdown, {3, 0}, encode_to_bytes(m)));
-  EXPECT_TRUE(has(s, "message=(shutdown.display_message")) << s;
+  // The missing terminator is reported at the field's end: 2048 bytes into
+  // the text, which starts 12 bytes into the body, 44 bytes into the packet.
+  EXPECT_TRUE(has(s, "message=(shutdown.display_message: bad_encoding at offset 2104)")) << s;
 }
 
 // 2024-05-01T12:00:00Z plus 123.4567 ms, in Hyper-V time.
