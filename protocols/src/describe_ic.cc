@@ -72,7 +72,7 @@ std::string header_str(const IcHeader& h) {
   std::string out = is_known(h.icmsgtype) ? to_string(h.icmsgtype)
                                           : "icmsgtype=" + std::to_string(static_cast<unsigned>(h.icmsgtype));
   out += " framework=" + version_str(h.icverframe) + " version=" + version_str(h.icvermsg);
-  out += " status=" + status_str(h.status) + " flags=" + bit_names(h.icflags, kIcFlags);
+  out += " status=" + status_str(h.status) + " icflags=" + bit_names(h.icflags, kIcFlags);
   if (h.ictransaction_id != 0) out += " ictransaction_id=" + std::to_string(h.ictransaction_id);
   return out;
 }

@@ -55,7 +55,7 @@ TEST(DescribeIc, NegotiateOfferShowsHeaderAndOfferedLists) {
   IcVersions v;
   const std::string s = describe_ic_packet("timesync", packet_of(*offer), v);
   EXPECT_EQ(s,
-            "trans_id 0x2a: negotiate framework=3.0 version=4.0 status=HV_S_OK flags=transaction|request "
+            "trans_id 0x2a: negotiate framework=3.0 version=4.0 status=HV_S_OK icflags=transaction|request "
             "offered_framework=[3.0,1.0] offered_version=[4.0,3.0,1.0]");
   EXPECT_EQ(v, IcVersions{});  // an offer decides nothing
 }
@@ -71,7 +71,7 @@ TEST(DescribeIc, NegotiateAnswerShowsTheChoiceAndRemembersIt) {
   const std::string s = describe_ic_packet("timesync", packet_of(reply->packet), v);
   // The header keeps the offer's versions; the body holds the choice.
   EXPECT_TRUE(has(s,
-                  "negotiate framework=3.0 version=4.0 status=HV_S_OK flags=transaction|response "
+                  "negotiate framework=3.0 version=4.0 status=HV_S_OK icflags=transaction|response "
                   "chosen_framework=3.0 chosen_version=3.0"))
       << s;
   EXPECT_EQ(v.framework, (IcVersion{3, 0}));
@@ -107,7 +107,7 @@ TEST(DescribeIc, UnknownFlagBitsAndTransactionIdAreShown) {
   h.icflags = kIcFlagTransaction | 0x80;
   const std::string s =
       describe("heartbeat", packet_of(encode_ic_message(h, encode_to_bytes(HeartbeatMsg{}))));
-  EXPECT_TRUE(has(s, " flags=transaction|0x80 ictransaction_id=9 seq_num=0")) << s;
+  EXPECT_TRUE(has(s, " icflags=transaction|0x80 ictransaction_id=9 seq_num=0")) << s;
 }
 
 // ---- one message of each IC ----------------------------------------------------
@@ -115,11 +115,11 @@ TEST(DescribeIc, UnknownFlagBitsAndTransactionIdAreShown) {
 TEST(DescribeIc, Heartbeat) {
   const Bytes body = encode_to_bytes(HeartbeatMsg{7, {}});
   EXPECT_EQ(describe("heartbeat", request(IcMsgType::heartbeat, {3, 0}, body)),
-            "trans_id 0x2a: heartbeat framework=3.0 version=3.0 status=HV_S_OK flags=transaction|request "
+            "trans_id 0x2a: heartbeat framework=3.0 version=3.0 status=HV_S_OK icflags=transaction|request "
             "seq_num=7");
   const Bytes reply = encode_to_bytes(heartbeat_reply(HeartbeatMsg{7, {}}));
   EXPECT_TRUE(has(describe("heartbeat", answer(IcMsgType::heartbeat, {3, 0}, reply)),
-                  "flags=transaction|response seq_num=8"));
+                  "icflags=transaction|response seq_num=8"));
 }
 
 TEST(DescribeIc, ShutdownShowsActionReasonAndMessage) {
@@ -130,7 +130,7 @@ TEST(DescribeIc, ShutdownShowsActionReasonAndMessage) {
   ASSERT_TRUE(m.set_display_message("Planned \"maintenance\""));
   const std::string s = describe("shutdown", request(IcMsgType::shutdown, {3, 2}, encode_to_bytes(m)));
   EXPECT_TRUE(has(s,
-                  "shutdown framework=3.0 version=3.2 status=HV_S_OK flags=transaction|request "
+                  "shutdown framework=3.0 version=3.2 status=HV_S_OK icflags=transaction|request "
                   "shutdown_flags=0x3(reboot|force) reason_code=0x80000000 timeout_seconds=30 "
                   "message=\"Planned \\\"maintenance\\\"\""))
       << s;
@@ -171,7 +171,7 @@ TEST(DescribeIc, TimesyncDefaultsToTheNewestLayout) {
       describe_ic_packet("timesync", request(IcMsgType::timesync, {4, 0}, encode_to_bytes(m)), unknown);
   EXPECT_EQ(
       s,
-      "trans_id 0x2a: timesync framework=3.0 version=4.0 status=HV_S_OK flags=transaction|request "
+      "trans_id 0x2a: timesync framework=3.0 version=4.0 status=HV_S_OK icflags=transaction|request "
       "parenttime=2024-05-01T12:00:00.1234567Z flags=SYNC vmreferencetime=123456789 leapflags=0 stratum=2");
 }
 
@@ -218,9 +218,10 @@ Bytes kvp_request(const KvpMessage& m) {
 TEST(DescribeIc, KvpSetShowsPoolKeyAndValue) {
   const std::string s = describe("kvp", kvp_request(KvpSet{KvpPool::automatic, "VirtualMachineName",
                                                            KvpValue::string("vm-\xc3\xa9t\xc3\xa9")}));
-  EXPECT_EQ(s,
-            "trans_id 0x2a: kvp_exchange framework=3.0 version=4.0 status=HV_S_OK flags=transaction|request "
-            "op=SET pool=AUTO key=\"VirtualMachineName\" value=\"vm-\xc3\xa9t\xc3\xa9\"");
+  EXPECT_EQ(
+      s,
+      "trans_id 0x2a: kvp_exchange framework=3.0 version=4.0 status=HV_S_OK icflags=transaction|request "
+      "op=SET pool=AUTO key=\"VirtualMachineName\" value=\"vm-\xc3\xa9t\xc3\xa9\"");
   EXPECT_TRUE(has(describe("kvp", kvp_request(KvpSet{KvpPool::external, "n", KvpValue::u32(42)})),
                   "op=SET pool=EXTERNAL key=\"n\" value=42 value_type=REG_U32"));
   EXPECT_TRUE(has(describe("kvp", kvp_request(KvpSet{KvpPool::guest, "n", KvpValue::u64(1ULL << 40)})),
@@ -256,15 +257,16 @@ TEST(DescribeIc, KvpOtherOperations) {
   get_ip.ip.adapter_id = "a";
   const std::string get = describe("kvp", kvp_request(get_ip));
   EXPECT_TRUE(
-      has(get, "flags=transaction|request op=GET_IP_INFO adapter_id=\"a\" addr_family=0 dhcp_enabled=0"))
+      has(get, "icflags=transaction|request op=GET_IP_INFO adapter_id=\"a\" addr_family=0 dhcp_enabled=0"))
       << get;
   EXPECT_FALSE(has(get, "ip_addr=")) << get;  // empty strings are left out
 }
 
 TEST(DescribeIc, Vss) {
-  EXPECT_EQ(describe("vss", request(IcMsgType::vss, {5, 0}, encode_vss(make_vss_request(VssOp::freeze)))),
-            "trans_id 0x2a: vss framework=3.0 version=5.0 status=HV_S_OK flags=transaction|request op=FREEZE "
-            "flags=0");
+  EXPECT_EQ(
+      describe("vss", request(IcMsgType::vss, {5, 0}, encode_vss(make_vss_request(VssOp::freeze)))),
+      "trans_id 0x2a: vss framework=3.0 version=5.0 status=HV_S_OK icflags=transaction|request op=FREEZE "
+      "flags=0");
   VssMessage hot = vss_linux_answer(make_vss_request(VssOp::hot_backup));
   hot.extra = Bytes(100, std::byte{1});
   EXPECT_TRUE(has(describe("vss", answer(IcMsgType::vss, {5, 0}, encode_vss(hot))),
@@ -284,7 +286,7 @@ TEST(DescribeIc, Fcopy) {
   start.copy_flags = kFcopyOverWrite | kFcopyCreatePath;
   start.file_size = 12345;
   EXPECT_EQ(describe("fcopy", fcopy_request(start)),
-            "trans_id 0x2a: fcopy framework=3.0 version=1.1 status=HV_S_OK flags=transaction|request "
+            "trans_id 0x2a: fcopy framework=3.0 version=1.1 status=HV_S_OK icflags=transaction|request "
             "op=START_FILE_COPY file=\"hello.txt\" path=\"/tmp/in\" copy_flags=OVER_WRITE|CREATE_PATH "
             "file_size=12345");
   FcopyWrite write;
@@ -302,7 +304,7 @@ TEST(DescribeIc, TruncatedBodyNamesTheFieldAtItsPacketOffset) {
   const std::string s = describe("heartbeat", request(IcMsgType::heartbeat, {3, 0}, Bytes(4, std::byte{0})));
   EXPECT_EQ(s,
             "packet type 6 trans_id 0x2a, 48 bytes: heartbeat framework=3.0 version=3.0 status=HV_S_OK "
-            "flags=transaction|request (heartbeat.seq_num: truncated at offset 44)");
+            "icflags=transaction|request (heartbeat.seq_num: truncated at offset 44)");
 }
 
 TEST(DescribeIc, WrongSizesNameTheField) {
@@ -310,7 +312,7 @@ TEST(DescribeIc, WrongSizesNameTheField) {
   ASSERT_TRUE(kvp.ok());
   kvp->resize(kvp->size() - 100);
   const std::string short_kvp = describe("kvp", request(IcMsgType::kvp_exchange, {4, 0}, *kvp));
-  EXPECT_TRUE(has(short_kvp, "flags=transaction|request (kvp.")) << short_kvp;
+  EXPECT_TRUE(has(short_kvp, "icflags=transaction|request (kvp.")) << short_kvp;
   EXPECT_TRUE(has(short_kvp, "truncated")) << short_kvp;
 
   auto fcopy = encode_fcopy(FcopyComplete{});

@@ -177,21 +177,21 @@ TEST(Trace, RingPacketsPrintTheirIcMessagesDecoded) {
   ASSERT_EQ(lines.size(), 7u);
   EXPECT_NE(
       lines[0].find("h->g relid 3 timesync trans_id 0x7: negotiate framework=3.0 version=4.0 status=HV_S_OK "
-                    "flags=transaction|request offered_framework=[3.0,1.0] offered_version=[4.0,3.0,1.0]"),
+                    "icflags=transaction|request offered_framework=[3.0,1.0] offered_version=[4.0,3.0,1.0]"),
       std::string::npos)
       << lines[0];
   EXPECT_NE(
       lines[1].find("g->h relid 3 timesync trans_id 0x7: negotiate framework=3.0 version=4.0 "
-                    "status=HV_S_OK flags=transaction|response chosen_framework=3.0 chosen_version=3.0"),
+                    "status=HV_S_OK icflags=transaction|response chosen_framework=3.0 chosen_version=3.0"),
       std::string::npos)
       << lines[1];
   EXPECT_NE(
-      lines[2].find("timesync framework=3.0 version=3.0 status=HV_S_OK flags=transaction|request "
+      lines[2].find("timesync framework=3.0 version=3.0 status=HV_S_OK icflags=transaction|request "
                     "parenttime=1970-01-01T00:00:00.0000000Z flags=SAMPLE childtime=11 roundtriptime=0"),
       std::string::npos)
       << lines[2];
   EXPECT_NE(lines[3].find("relid 4 kvp trans_id 0x7: kvp_exchange framework=3.0 version=4.0 status=HV_S_OK "
-                          "flags=transaction|request op=SET pool=AUTO key=\"HostName\" value=\"h1\""),
+                          "icflags=transaction|request op=SET pool=AUTO key=\"HostName\" value=\"h1\""),
             std::string::npos)
       << lines[3];
   EXPECT_NE(lines[4].find("relid 5 netvsc packet type 6 trans_id 0x7, 24 bytes"), std::string::npos)

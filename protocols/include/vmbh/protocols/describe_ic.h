@@ -2,7 +2,7 @@
 // carried in VMBus ring packets, for traces:
 //
 //   trans_id 0x3: kvp_exchange framework=3.0 version=4.0 status=HV_S_OK
-//       flags=transaction|request op=SET pool=AUTO key="Name" value="vm1"
+//       icflags=transaction|request op=SET pool=AUTO key="Name" value="vm1"
 //
 // The IC header first (message type, framework and message version, status,
 // icflags), then the body decoded by the IC's own decoder. What is printed is
