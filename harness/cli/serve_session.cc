@@ -219,7 +219,10 @@ void ServeSession::handle(const control::Request& req, ControlServer::Reply repl
       for (;;) {
         auto more = reader.value()->next(rec);
         if (!more || !more.value()) break;  // a record being written is picked up next time
-        if (index++ < req.read_trace().from()) continue;
+        if (index++ < req.read_trace().from()) {
+          printer.follow(rec);  // its negotiations still decide how later records print
+          continue;
+        }
         chunk->add_records(rec.SerializeAsString());
         chunk->add_lines(printer.line(rec));
         if (max != 0 && static_cast<std::uint64_t>(chunk->records_size()) >= max) break;
