@@ -60,13 +60,17 @@ def test_overwrite_flag(fc):
 
 
 def test_create_path_flag(fc):
-    """A copy into a directory that does not exist fails without CREATE_PATH and creates it with the flag."""
-    d = f"{fc.fcopy_dir}/a/b"
+    """A copy into a directory that does not exist fails without CREATE_PATH; with the flag the directory is
+    created. hv_fcopy_daemon creates the last component only (mkdir, not mkdir -p): two missing levels fail
+    even with the flag."""
+    d = f"{fc.fcopy_dir}/new"
     r = fc.control.fcopy("x", d, b"data")
-    assert r.status != S_OK and r.failed_step == "start", r
+    assert r.status == E_FAIL and r.failed_step == "start", r
     r = fc.control.fcopy("x", d, b"data", create_path=True)
     assert r.status == S_OK, r
     assert fc.agent.read_file(f"{d}/x") == b"data"
+    r = fc.control.fcopy("x", f"{fc.fcopy_dir}/a/b", b"data", create_path=True)
+    assert r.status == E_FAIL and r.failed_step == "start", r
 
 
 def test_non_ascii_name(fc):

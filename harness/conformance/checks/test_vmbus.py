@@ -83,6 +83,6 @@ def test_rescind_and_reoffer(guest, name):
     wait_for(lambda: channel(guest, name).state in ("rescinded", "released", "gone"), 30,
              what=f"{name} released after the rescind")
     guest.control.reoffer(name)
-    f = wait_ic_ready(guest, name, timeout=30)
+    f = wait_ic_ready(guest, name)
     assert f.get("message_version"), f
     SERVICE_WORKS[name](guest)
