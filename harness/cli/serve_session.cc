@@ -274,7 +274,8 @@ void ServeSession::loop_once() {
     if (fd >= 0) fds.push_back({fd, events, 0});
   };
   add(qemu_.console_fd(), POLLIN);
-  add(qemu_.exit_fd(), POLLIN);
+  // A pidfd stays readable once QEMU has exited: polled while it runs only.
+  if (qemu_.running()) add(qemu_.exit_fd(), POLLIN);
   if (!relay_closed_) add(relay_->poll_fd(), POLLIN);
   for (int fd : control_.poll_fds())
     add(fd, static_cast<short>(POLLIN | (control_.wants_write(fd) ? POLLOUT : 0)));

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vmbh_serve import DEFAULT_PRESETS, Served  # noqa: E402  (puts vmbh_agent on the path)
 import vmbh_agent  # noqa: E402
-from vmbh_serve import DEFAULT_PRESETS, Served  # noqa: E402
 
 IC_CHANNELS = ("heartbeat", "shutdown", "timesync", "kvp", "vss", "fcopy")
 S_OK = 0
@@ -224,3 +224,27 @@ def test_nic_appears_with_its_mac(guest):
     driver = a.sh(f"basename $(readlink /sys/class/net/{n}/device/driver)").stdout.decode().strip()
     assert driver == "virtio_net", driver
     print(f"{guest.preset}: {n} {MAC} driver {driver}")
+
+
+def test_serve_idles_after_qemu_exits():
+    """Once the guest powered off, serve answers requests but does not spin:
+    QEMU's exit is logged once and serve uses almost no CPU while it waits for Quit."""
+    with Served(DEFAULT_PRESETS[0]) as s:
+        s.wait_ready(180)
+        s.control.wait_channel("shutdown")
+        assert s.control.shutdown("SHUTDOWN").status == S_OK
+        deadline = time.monotonic() + 30
+        while s.control.status().qemu_running:
+            assert time.monotonic() < deadline, "QEMU still running 30 s after the shutdown request"
+            time.sleep(0.1)
+
+        def cpu_seconds() -> float:
+            fields = Path(f"/proc/{s.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+        c0 = cpu_seconds()
+        time.sleep(2)
+        used = cpu_seconds() - c0
+        exits = [l for l in trace_lines(s) if "qemu: exited" in l]
+        assert len(exits) == 1, exits[:5]
+        assert used < 0.5, f"serve used {used:.2f} s of CPU in 2 s after QEMU exited"
