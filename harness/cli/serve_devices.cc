@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "ic_versions.h"
+
 namespace vmbh::cli {
 
 namespace {
@@ -123,6 +125,34 @@ Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clo
   host::FcopyOptions fo;
   fo.guest = o.fcopy_uio ? host::FcopyGuest::uio_daemon : host::FcopyGuest::kernel_driver;
   fcopy_ = add(manager, std::make_unique<host::FcopyDevice>(fo));
+  for (host::IcDevice* d :
+       std::initializer_list<host::IcDevice*>{heartbeat_, shutdown_, timesync_, kvp_, vss_, fcopy_}) {
+    ics_[d->identity().name] = {d, d->options().framework_versions, d->options().message_versions};
+  }
+}
+
+control::Response Devices::set_ic_versions(const control::SetIcVersions& req) {
+  auto it = ics_.find(req.name());
+  if (it == ics_.end()) {
+    std::string names;
+    for (const auto& [name, ic] : ics_) names += (names.empty() ? "" : ", ") + name;
+    return control_error("set_ic_versions: no integration component named \"" + req.name() + "\" (" + names +
+                         ")");
+  }
+  Ic& ic = it->second;
+  auto framework =
+      parse_ic_versions({req.framework().begin(), req.framework().end()}, req.name() + " framework");
+  if (!framework) return control_error("set_ic_versions: " + framework.message());
+  auto message = parse_ic_versions({req.message().begin(), req.message().end()}, req.name() + " message");
+  if (!message) return control_error("set_ic_versions: " + message.message());
+  ic.device->set_offered_versions(framework->empty() ? ic.default_framework : std::move(framework).value(),
+                                  message->empty() ? ic.default_message : std::move(message).value());
+  control::Response r;
+  auto* out = r.mutable_ic_versions();
+  out->set_name(req.name());
+  for (const auto& v : ic.device->options().framework_versions) out->add_framework(host::to_string(v));
+  for (const auto& v : ic.device->options().message_versions) out->add_message(host::to_string(v));
+  return r;
 }
 
 bool Devices::usable(const host::IcDevice& d, Reply& reply) const {
@@ -228,6 +258,8 @@ void Devices::handle(const control::Request& req, Reply reply) {
           return reply(control_error("vss: unknown operation"));
       }
     }
+    case control::Request::kSetIcVersions:
+      return reply(set_ic_versions(req.set_ic_versions()));
     case control::Request::kFcopy: {
       if (!usable(*fcopy_, reply)) return;
       auto job = std::make_shared<FcopyJob>();

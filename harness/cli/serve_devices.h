@@ -2,6 +2,11 @@
 // requests that drive them (control.proto's device operations).
 #pragma once
 
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "control_server.h"
 #include "serve_options.h"
 #include "vmbh/host/channel_manager.h"
@@ -27,6 +32,8 @@ class Devices {
  private:
   // A device operation needs its channel open and its IC negotiated.
   bool usable(const host::IcDevice& d, ControlServer::Reply& reply) const;
+  // SetIcVersions: validates, then sets what `name` offers next time.
+  control::Response set_ic_versions(const control::SetIcVersions& req);
 
   host::ChannelManager& manager_;
   host::HeartbeatDevice* heartbeat_ = nullptr;
@@ -35,6 +42,14 @@ class Devices {
   host::KvpDevice* kvp_ = nullptr;
   host::VssDevice* vss_ = nullptr;
   host::FcopyDevice* fcopy_ = nullptr;
+  // Every IC device by name, with the versions it offered when created
+  // (what an empty SetIcVersions list goes back to).
+  struct Ic {
+    host::IcDevice* device = nullptr;
+    std::vector<proto::IcVersion> default_framework;
+    std::vector<proto::IcVersion> default_message;
+  };
+  std::map<std::string, Ic> ics_;
 };
 
 }  // namespace vmbh::cli
