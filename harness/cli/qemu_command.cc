@@ -98,6 +98,11 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
       // A kernel panic ends QEMU with a failure status instead of pausing forever.
       "-action",
       "panic=exit-failure",
+      // No ACPI S4, as on a Hyper-V VM without the hibernation feature: Linux
+      // then refuses a hibernate request from the shutdown IC (hv_utils checks
+      // S4 support) instead of accepting it and failing later.
+      "-global",
+      "ICH9-LPC.disable_s4=1",
       "-kernel",
       image_kernel(c.image_dir),
       "-initrd",

@@ -103,6 +103,11 @@ T* add(host::ChannelManager& m, std::unique_ptr<T> d) {
   return raw;
 }
 
+// A request's timeout_ms, or the device's default when the request has none.
+host::Clock::duration timeout_or(std::uint32_t ms, host::Clock::duration fallback) {
+  return ms != 0 ? host::Clock::duration(std::chrono::milliseconds(ms)) : fallback;
+}
+
 }  // namespace
 
 Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clock::time_point qemu_started)
@@ -189,7 +194,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       auto action = s.action() == control::ShutdownRequest::REBOOT      ? proto::ShutdownAction::reboot
                     : s.action() == control::ShutdownRequest::HIBERNATE ? proto::ShutdownAction::hibernate
                                                                         : proto::ShutdownAction::shutdown;
-      if (s.timeout_ms()) shutdown_->set_timeout(std::chrono::milliseconds(s.timeout_ms()));
+      shutdown_->set_timeout(timeout_or(s.timeout_ms(), host::ShutdownDevice::kDefaultTimeout));
       auto* dev = shutdown_;
       return shutdown_->request(action, s.force(), [dev, reply](host::Result<std::uint32_t> r) {
         reply(r ? ic_response(*dev, r.value()) : control_error(r.message()));
@@ -199,6 +204,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       if (!usable(*timesync_, reply)) return;
       const auto& t = req.timesync();
       timesync_->set_offset(t.host_offset_ns() / 100);
+      timesync_->set_timeout(timeout_or(t.timeout_ms(), host::TimesyncOptions{}.timeout));
       auto* dev = timesync_;
       auto done = [dev, reply](host::Result<host::TimesyncResult> r) {
         reply(r ? ic_response(*dev, r.value().status) : control_error(r.message()));
@@ -211,6 +217,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       if (k.pool() > 4)
         return reply(control_error("kvp: pool " + std::to_string(k.pool()) + " does not exist (0..4)"));
       auto pool = static_cast<proto::KvpPool>(k.pool());
+      kvp_->set_timeout(timeout_or(k.timeout_ms(), host::KvpOptions{}.timeout));
       auto done = [reply](host::Result<host::KvpResult> r) {
         reply(r ? kvp_response(r.value()) : control_error(r.message()));
       };
@@ -243,6 +250,9 @@ void Devices::handle(const control::Request& req, Reply reply) {
     }
     case control::Request::kVss: {
       if (!usable(*vss_, reply)) return;
+      const host::VssOptions defaults;
+      const auto ms = req.vss().timeout_ms();
+      vss_->set_timeouts(timeout_or(ms, defaults.timeout), timeout_or(ms, defaults.freeze_timeout));
       auto* dev = vss_;
       auto done = [dev, reply](host::Result<host::VssResult> r) {
         reply(r ? ic_response(*dev, r.value().status) : control_error(r.message()));
@@ -262,6 +272,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       return reply(set_ic_versions(req.set_ic_versions()));
     case control::Request::kFcopy: {
       if (!usable(*fcopy_, reply)) return;
+      fcopy_->set_timeout(timeout_or(req.fcopy().timeout_ms(), host::FcopyOptions{}.timeout));
       auto job = std::make_shared<FcopyJob>();
       job->dev = fcopy_;
       job->req = req.fcopy();
