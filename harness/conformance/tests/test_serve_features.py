@@ -33,7 +33,7 @@ def channel(s: Served, name: str):
 
 def expected_ics(s: Served, agent: vmbh_agent.AgentClient) -> list[str]:
     # 6.12's fcopy needs hv_fcopy_uio_daemon, which Debian's hyperv-daemons
-    # lacks: the channel is offered and nobody opens it (test_host_live.py).
+    # lacks: the channel is offered and nobody opens it (checks/test_vmbus.py).
     if agent.exec(["uname", "-r"]).stdout.startswith(b"6.12"):
         return [n for n in IC_CHANNELS if n != "fcopy"]
     return list(IC_CHANNELS)
