@@ -121,7 +121,10 @@ host::Status ServeSession::connect_host() {
   // Short accepts so that a QEMU that dies on start-up is reported at once.
   auto deadline = host::Clock::now() + std::chrono::seconds(o_.relay_timeout_s);
   for (;;) {
-    auto relay = listener_->accept(ram_file_, std::chrono::milliseconds(200));
+    // Once connected, QEMU gets the rest of the relay timeout for HELLO.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - host::Clock::now());
+    auto relay = listener_->accept(ram_file_, std::chrono::milliseconds(200),
+                                   std::max(left, std::chrono::milliseconds(1000)));
     if (relay) {
       relay_ = std::move(relay.value());
       break;

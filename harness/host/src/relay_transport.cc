@@ -166,8 +166,9 @@ RelayListener::~RelayListener() {
   }
 }
 
-Result<std::unique_ptr<RelayTransport>> RelayListener::accept(const std::string& ram_path,
-                                                              std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<RelayTransport>> RelayListener::accept(
+    const std::string& ram_path, std::chrono::milliseconds timeout,
+    std::optional<std::chrono::milliseconds> hello_timeout) {
   if (fd_ < 0) return Status::fail("relay: the listener is closed");
   const auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -183,7 +184,8 @@ Result<std::unique_ptr<RelayTransport>> RelayListener::accept(const std::string&
       return Status::fail(std::string("relay: accept failed: ") + std::strerror(errno));
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    return RelayTransport::connect(fd, ram_path, std::max(left, std::chrono::milliseconds(1000)));
+    return RelayTransport::connect(fd, ram_path,
+                                   hello_timeout.value_or(std::max(left, std::chrono::milliseconds(1000))));
   }
 }
 
