@@ -209,6 +209,28 @@ def test_scratch_disk_is_vda_and_synced_writes_reach_the_host_file(guest):
         assert f.read(4096) == payload
 
 
+def test_scratch_disk_file_system_is_in_a_host_copy_made_while_frozen(guest):
+    """A file written on a file system on /dev/vda is in a host-side copy of
+    the disk file made between VSS FREEZE and THAW (the freeze flushes the
+    guest's cache; cache=writeback puts it in the host file)."""
+    a = guest.agent
+    deadline = time.monotonic() + 30
+    while not a.sh("test -e /run/vmbh/modules.done").ok:  # ext4 loads after the ready marker
+        assert time.monotonic() < deadline, "the file system modules did not load"
+        time.sleep(0.2)
+    r = a.sh("mke2fs -q /dev/vda && mkdir -p /mnt/scratch && mount /dev/vda /mnt/scratch && "
+             "echo vmbh-frozen-marker-51c2 > /mnt/scratch/marker.txt")
+    assert r.ok, r
+    guest.control.wait_channel("vss")
+    assert guest.control.vss("FREEZE").status == S_OK
+    try:
+        copy = guest.disk.read_bytes()
+    finally:
+        assert guest.control.vss("THAW").status == S_OK
+    assert b"vmbh-frozen-marker-51c2" in copy
+    assert a.sh("umount /mnt/scratch").ok
+
+
 def test_nic_appears_with_its_mac(guest):
     """--nic MAC is a virtio-net interface with that address; it can be
     brought up with a static address."""
