@@ -395,6 +395,7 @@ void RelayTransport::take_reference_time(const proto::RelayRefTimeAnswer& a, Clo
     return;
   }
   const ReferenceTimeSample s{a.reference_time, sent + (received - sent) / 2, received - sent};
+  ref_latest_ = s;
   if (!ref_sample_ || error_bound(s, s.at) <= error_bound(*ref_sample_, s.at)) ref_sample_ = s;
 }
 

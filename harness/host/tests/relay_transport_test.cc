@@ -347,7 +347,9 @@ TEST_F(RelayTransportTest, ReferenceTimeIsAskedOnConnectAndExtrapolated) {
   auto t = connected();
   ASSERT_NE(t, nullptr);
   EXPECT_FALSE(t->reference_time(RelayTransport::Clock::now()).has_value());  // answer not read yet
+  EXPECT_TRUE(t->reference_time_pending());
   ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_FALSE(t->reference_time_pending());
   EXPECT_TRUE(rec_.log.empty());
   ASSERT_TRUE(t->reference_time_sample().has_value());
   const auto s = *t->reference_time_sample();
@@ -422,6 +424,9 @@ TEST_F(RelayTransportTest, RefreshAsksAgainAfterThePeriodAndKeepsTheBetterSample
   ASSERT_TRUE(t->dispatch().ok());
   EXPECT_EQ(t->reference_time_sample()->value, 5'000'000u);
   EXPECT_EQ(t->reference_time_sample()->at, fast.at);
+  ASSERT_TRUE(t->latest_reference_time_answer().has_value());
+  EXPECT_EQ(t->latest_reference_time_answer()->value, 9'000'000u);
+  EXPECT_GE(t->latest_reference_time_answer()->round_trip, 200ms);
 }
 
 TEST_F(RelayTransportTest, DispatchRefreshesByItself) {

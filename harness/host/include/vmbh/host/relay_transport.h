@@ -111,6 +111,10 @@ class RelayTransport final : public Transport {
   // The sample reference_time() extrapolates from: of the answers so far, the
   // one with the smallest error bound (round_trip / 2 + 100 ppm of its age).
   const std::optional<ReferenceTimeSample>& reference_time_sample() const { return ref_sample_; }
+  // QEMU's latest answer, kept or not (for measurements).
+  const std::optional<ReferenceTimeSample>& latest_reference_time_answer() const { return ref_latest_; }
+  // Whether a REF_TIME is waiting for its answer.
+  bool reference_time_pending() const { return ref_outstanding_.has_value(); }
   // Why QEMU gives no reference time ("QEMU's vmbus-relay is version 1 ...",
   // "QEMU cannot tell ...: Operation not supported"); empty if it does.
   const std::string& reference_time_unavailable() const { return ref_unavailable_; }
@@ -150,6 +154,7 @@ class RelayTransport final : public Transport {
   std::string closed_;  // why the transport is unusable; empty while it is fine
 
   std::optional<ReferenceTimeSample> ref_sample_;
+  std::optional<ReferenceTimeSample> ref_latest_;
   std::string ref_unavailable_;
   std::uint32_t ref_next_cookie_ = 1;
   std::optional<std::pair<std::uint32_t, Clock::time_point>> ref_outstanding_;  // cookie, sent
