@@ -271,7 +271,8 @@ def test_reference_time_through_relay(qemu, image, probe, tmp_path):
     TIME_REF_COUNT (rdmsr on vCPU 0 through /dev/cpu/0/msr, msr.ko taken from
     the image's kernel package) lies between the answers to a query just
     before and one just after it; and RelayTransport's extrapolation (what
-    timesync's vmreferencetime uses) is within 5 ms of every answer."""
+    timesync's vmreferencetime uses) is within 2 ms (plus half the answer's
+    round trip) of every answer."""
     g, sock, ram, _ = relay_guest(qemu, image, tmp_path, 512)
     p = subprocess.Popen([str(probe), "--socket", str(sock), "--ram", str(ram),
                           "--timeout", "150", "--answer", "--ref-time"],
@@ -322,8 +323,11 @@ def test_reference_time_through_relay(qemu, image, probe, tmp_path):
                           f"{after['round_trip_ns']} ns")
                     assert lo <= guest <= hi, (before, guest, after, diag())
                     for a in (before, after):
-                        off = int(a["extrapolated"]) - int(a["value"])
-                        assert abs(off) <= 50_000, (a, diag())
+                        # the answer is off by up to half its round trip; the kept
+                        # sample by a little more (its own, drift since it was taken)
+                        off_ns = (int(a["extrapolated"]) - int(a["value"])) * 100
+                        print(f"extrapolated - answer: {off_ns} ns")
+                        assert abs(off_ns) <= int(a["round_trip_ns"]) / 2 + 2_000_000, (a, diag())
             p.stdin.close()
             assert p.wait(timeout=30) == 0, p.stderr.read().decode(errors="replace") + diag()
     finally:
