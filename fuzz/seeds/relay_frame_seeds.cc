@@ -32,11 +32,14 @@ vmbh::fuzz::SeedList relay_frame_seeds() {
       RelayGuestReset{},
       RelayResult{RelayType::add_message_connection, 4, 0},
       RelayError{RelayType::post_message, 7, 2, -22},
+      RelayRefTimeAnswer{1, 0, 125'000'000},
+      RelayRefTimeAnswer{2, -95, 0},
       RelayAddMessageConnection{1},
       RelayAddEventConnection{0x10},
       RelayRemoveEventConnection{0x10},
       RelayPostMessage{0, 2, 1, version_response},
       RelaySignalEvent{1, 2, 5},
+      RelayRefTime{1},
   };
   vmbh::fuzz::SeedList seeds;
   Bytes stream;

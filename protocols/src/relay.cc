@@ -51,7 +51,9 @@ RelayHello decode_hello(ByteReader& r) {
   if (r.ok() && magic != kRelayMagic) r.fail_at(Errc::bad_value, "relay.hello.magic", magic_at);
   const std::size_t version_at = r.offset();
   h.version = r.u32("relay.hello.version");
-  if (r.ok() && h.version != kRelayVersion) r.fail_at(Errc::bad_version, "relay.hello.version", version_at);
+  if (r.ok() && (h.version < kRelayMinVersion || h.version > kRelayVersion)) {
+    r.fail_at(Errc::bad_version, "relay.hello.version", version_at);
+  }
   const std::size_t vcpus_at = r.offset();
   h.vcpus = r.u32("relay.hello.vcpus");
   if (r.ok() && (h.vcpus == 0 || h.vcpus > kRelayMaxVcpus)) {
@@ -145,6 +147,21 @@ Result<RelayFrame> decode_body(RelayType type, ByteReader& r) {
       f = e;
       break;
     }
+    case RelayType::ref_time_answer: {
+      RelayRefTimeAnswer a;
+      a.cookie = r.u32("relay.ref_time_answer.cookie");
+      const std::size_t err_at = r.offset();
+      a.error = static_cast<std::int32_t>(r.u32("relay.ref_time_answer.error"));
+      if (r.ok() && a.error > 0) r.fail_at(Errc::bad_value, "relay.ref_time_answer.error", err_at);
+      const std::size_t time_at = r.offset();
+      a.reference_time = r.u64("relay.ref_time_answer.reference_time");
+      // No time comes with an error.
+      if (r.ok() && a.error != 0 && a.reference_time != 0) {
+        r.fail_at(Errc::bad_value, "relay.ref_time_answer.reference_time", time_at);
+      }
+      f = a;
+      break;
+    }
     case RelayType::add_message_connection:
     case RelayType::add_event_connection:
     case RelayType::remove_event_connection: {
@@ -188,6 +205,9 @@ Result<RelayFrame> decode_body(RelayType type, ByteReader& r) {
       f = s;
       break;
     }
+    case RelayType::ref_time:
+      f = RelayRefTime{r.u32("relay.ref_time.cookie")};
+      break;
   }
   r.expect_end("relay.length");
   if (!r.ok()) return *r.error();
@@ -217,6 +237,8 @@ std::string_view to_string(RelayType t) {
       return "result";
     case RelayType::error:
       return "error";
+    case RelayType::ref_time_answer:
+      return "ref_time_answer";
     case RelayType::add_message_connection:
       return "add_message_connection";
     case RelayType::add_event_connection:
@@ -227,6 +249,8 @@ std::string_view to_string(RelayType t) {
       return "post_message";
     case RelayType::signal_event:
       return "signal_event";
+    case RelayType::ref_time:
+      return "ref_time";
   }
   return "UNKNOWN";
 }
@@ -240,11 +264,13 @@ RelayType type_of(const RelayFrame& f) {
       RelayType::guest_reset,
       RelayType::result,
       RelayType::error,
+      RelayType::ref_time_answer,
       RelayType::add_message_connection,
       RelayType::add_event_connection,
       RelayType::remove_event_connection,
       RelayType::post_message,
       RelayType::signal_event,
+      RelayType::ref_time,
   };
   static_assert(std::size(kTypes) == std::variant_size_v<RelayFrame>);
   return kTypes[f.index()];
@@ -314,6 +340,10 @@ void encode(const RelayFrame& f, ByteWriter& w) {
           w.u32(m.vp);
           w.u32(m.sint);
           w.u32(static_cast<std::uint32_t>(m.error));
+        } else if constexpr (std::is_same_v<T, RelayRefTimeAnswer>) {
+          w.u32(m.cookie);
+          w.u32(static_cast<std::uint32_t>(m.error));
+          w.u64(m.reference_time);
         } else if constexpr (std::is_same_v<T, RelayAddMessageConnection> ||
                              std::is_same_v<T, RelayAddEventConnection> ||
                              std::is_same_v<T, RelayRemoveEventConnection>) {
@@ -324,11 +354,13 @@ void encode(const RelayFrame& f, ByteWriter& w) {
           w.u32(m.message_type);
           w.u32(static_cast<std::uint32_t>(m.payload.size()));
           w.bytes(m.payload);
-        } else {
-          static_assert(std::is_same_v<T, RelaySignalEvent>);
+        } else if constexpr (std::is_same_v<T, RelaySignalEvent>) {
           w.u32(m.vp);
           w.u32(m.sint);
           w.u32(m.flag);
+        } else {
+          static_assert(std::is_same_v<T, RelayRefTime>);
+          w.u32(m.cookie);
         }
       },
       f);

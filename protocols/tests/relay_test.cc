@@ -55,7 +55,7 @@ std::string error_of(const Bytes& wire) {
 }
 
 TEST(Relay, HelloGoldenBytes) {
-  Bytes g = frame(1, hello_body(1, 2, 2, {{0, 0x80000000, 0}, {0x100000000, 0xC0000000, 0x80000000}}));
+  Bytes g = frame(1, hello_body(2, 2, 2, {{0, 0x80000000, 0}, {0x100000000, 0xC0000000, 0x80000000}}));
   ASSERT_EQ(g.size(), 8u + 16 + 48);
   EXPECT_EQ(g[0], std::byte{1});
   EXPECT_EQ(g[4], std::byte{64});  // length
@@ -63,6 +63,55 @@ TEST(Relay, HelloGoldenBytes) {
   auto f = decode_relay_frame(g);
   ASSERT_TRUE(f.ok()) << f.error().message();
   EXPECT_EQ(std::get<RelayHello>(*f), q35_hello());
+}
+
+TEST(Relay, HelloVersionOneStillDecodes) {
+  // A QEMU without REF_TIME (patch 0010 alone) says version 1.
+  auto f = decode_relay_frame(frame(1, hello_body(1, 1, 1, {{0, 4096, 0}})));
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ(std::get<RelayHello>(*f).version, 1u);
+  EXPECT_LT(std::get<RelayHello>(*f).version, kRelayRefTimeVersion);
+}
+
+// The example of docs/relay-protocol.md.
+TEST(Relay, RefTimeGoldenBytes) {
+  const Bytes request = bytes_of(0x06, 0x01, 0, 0, 4, 0, 0, 0, 0x2a, 0, 0, 0);
+  EXPECT_EQ(encode_relay_frame(RelayRefTime{42}), request);
+  auto q = decode_relay_frame(request);
+  ASSERT_TRUE(q.ok()) << q.error().message();
+  EXPECT_EQ(std::get<RelayRefTime>(*q), RelayRefTime{42});
+  EXPECT_EQ(type_of(*q), RelayType::ref_time);
+
+  // 12.5 s of reference time: 125,000,000 = 0x0773_5940.
+  const Bytes answer =
+      bytes_of(0x07, 0, 0, 0, 16, 0, 0, 0, 0x2a, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x59, 0x73, 0x07, 0, 0, 0, 0);
+  const RelayRefTimeAnswer a{42, 0, 125'000'000};
+  EXPECT_EQ(encode_relay_frame(a), answer);
+  auto f = decode_relay_frame(answer);
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_EQ(std::get<RelayRefTimeAnswer>(*f), a);
+  EXPECT_TRUE(is_qemu_to_host(RelayType::ref_time_answer));
+  EXPECT_FALSE(is_qemu_to_host(RelayType::ref_time));
+}
+
+TEST(Relay, RefTimeAnswerErrorsNameTheField) {
+  Bytes positive;
+  append_u32(positive, 1);
+  append_u32(positive, 95);
+  append_u64(positive, 0);
+  EXPECT_EQ(error_of(frame(7, positive)), "relay.ref_time_answer.error: bad_value at offset 12");
+  // An error carries no time.
+  Bytes both;
+  append_u32(both, 1);
+  append_u32(both, static_cast<std::uint32_t>(-95));
+  append_u64(both, 5);
+  EXPECT_EQ(error_of(frame(7, both)), "relay.ref_time_answer.reference_time: bad_value at offset 16");
+  both.resize(8);
+  append_u64(both, 0);
+  EXPECT_EQ(error_of(frame(7, both)), "decoded");
+  EXPECT_EQ(error_of(frame(7, bytes_of(1, 0, 0, 0, 0, 0, 0, 0))),
+            "relay.ref_time_answer.reference_time: truncated at offset 16");
+  EXPECT_EQ(error_of(frame(0x106, bytes_of(1, 0, 0, 0, 0))), "relay.length: trailing_data at offset 12");
 }
 
 TEST(Relay, GuestMessageGoldenBytes) {
@@ -89,11 +138,14 @@ TEST(Relay, EveryFrameTypeRoundTrips) {
       RelayResult{RelayType::add_event_connection, 0x11, -17},
       RelayResult{RelayType::remove_event_connection, 0x11, 0},
       RelayError{RelayType::post_message, 9, 2, -22},
+      RelayRefTimeAnswer{7, 0, 0xFFFFFFFFFFFFFFFF},
+      RelayRefTimeAnswer{8, -95, 0},
       RelayAddMessageConnection{4},
       RelayAddEventConnection{0x20},
       RelayRemoveEventConnection{0x20},
       RelayPostMessage{1, 2, 1, big},
       RelaySignalEvent{0, 2, 2047},
+      RelayRefTime{0xFFFFFFFF},
   };
   std::size_t seen_types = 0;
   for (const auto& f : frames) {
@@ -105,20 +157,20 @@ TEST(Relay, EveryFrameTypeRoundTrips) {
     EXPECT_TRUE(is_known(type_of(f)));
     ++seen_types;
   }
-  EXPECT_EQ(seen_types, 13u);
+  EXPECT_EQ(seen_types, 16u);
 }
 
 TEST(Relay, Directions) {
   EXPECT_TRUE(is_qemu_to_host(RelayType::hello));
   EXPECT_TRUE(is_qemu_to_host(RelayType::error));
   EXPECT_FALSE(is_qemu_to_host(RelayType::post_message));
-  EXPECT_FALSE(is_qemu_to_host(static_cast<RelayType>(7)));
-  EXPECT_EQ(to_string(static_cast<RelayType>(0x106)), "UNKNOWN");
+  EXPECT_FALSE(is_qemu_to_host(static_cast<RelayType>(8)));
+  EXPECT_EQ(to_string(static_cast<RelayType>(0x107)), "UNKNOWN");
 }
 
 TEST(Relay, HeaderErrorsNameTheField) {
   EXPECT_EQ(error_of(bytes_of(1, 0, 0)), "relay.type: truncated at offset 0");
-  EXPECT_EQ(error_of(frame(7, {})), "relay.type: unknown_type at offset 0");
+  EXPECT_EQ(error_of(frame(8, {})), "relay.type: unknown_type at offset 0");
   Bytes huge;
   append_u32(huge, 2);
   append_u32(huge, kRelayMaxFrameSize);  // header + this > max
@@ -138,7 +190,9 @@ TEST(Relay, HelloErrorsNameTheField) {
   Bytes bad_magic = frame(1, hello_body(1, 1, 1, {{0, 4096, 0}}));
   bad_magic[8] = std::byte{'X'};
   EXPECT_EQ(error_of(bad_magic), "relay.hello.magic: bad_value at offset 8");
-  EXPECT_EQ(error_of(frame(1, hello_body(2, 1, 1, {{0, 4096, 0}}))),
+  EXPECT_EQ(error_of(frame(1, hello_body(3, 1, 1, {{0, 4096, 0}}))),
+            "relay.hello.version: bad_version at offset 12");
+  EXPECT_EQ(error_of(frame(1, hello_body(0, 1, 1, {{0, 4096, 0}}))),
             "relay.hello.version: bad_version at offset 12");
   EXPECT_EQ(error_of(frame(1, hello_body(1, 0, 1, {{0, 4096, 0}}))),
             "relay.hello.vcpus: bad_value at offset 16");

@@ -23,6 +23,16 @@ using proto::RelayType;
 
 constexpr const char* kClosedByQemu = "QEMU closed the relay socket";
 
+// How fast the host's and the guest's clocks may drift apart, for choosing
+// between REF_TIME samples (measured: 10-40 ppm): 100 ppm = 1 / 10,000.
+constexpr int kDriftDivisor = 10'000;
+
+// How far off a sample may be when extrapolated to `t`.
+Clock::duration error_bound(const RelayTransport::ReferenceTimeSample& s, Clock::time_point t) {
+  const Clock::duration age = t >= s.at ? t - s.at : s.at - t;
+  return s.round_trip / 2 + age / kDriftDivisor;
+}
+
 std::string seconds(std::chrono::milliseconds t) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(t.count()) / 1000.0);
@@ -225,8 +235,15 @@ Result<std::unique_ptr<RelayTransport>> RelayTransport::connect(int fd, const st
     ::close(fd);
     return ram.status();
   }
-  return std::unique_ptr<RelayTransport>(
+  std::unique_ptr<RelayTransport> t(
       new RelayTransport(fd, std::move(*hello), std::move(ram.value()), std::move(reader)));
+  if (t->hello_.version < proto::kRelayRefTimeVersion) {
+    t->ref_unavailable_ = "QEMU's vmbus-relay is version " + std::to_string(t->hello_.version) +
+                          " (no REF_TIME; patch 0011 adds it)";
+  } else if (Status st = t->request_reference_time(); !st) {
+    return st;
+  }
+  return t;
 }
 
 Status RelayTransport::fail(std::string why) {
@@ -280,6 +297,12 @@ Status RelayTransport::await_result(RelayType request, std::uint32_t connection_
       if (timed_out) return fail("relay: QEMU did not answer " + what + " within " + seconds(reply_timeout_));
       return f.status();
     }
+    if (const auto* a = std::get_if<proto::RelayRefTimeAnswer>(&f.value())) {
+      // Taken now: its receive time is part of the sample.
+      take_reference_time(*a, Clock::now());
+      if (!closed_.empty()) return Status::fail(closed_);
+      continue;
+    }
     const auto* res = std::get_if<proto::RelayResult>(&f.value());
     if (res == nullptr) {
       pending_.push_back(std::move(f.value()));
@@ -330,8 +353,58 @@ Status RelayTransport::signal_event(std::uint32_t vp, std::uint32_t sint, std::u
 
 std::vector<std::string> RelayTransport::take_errors() { return std::exchange(errors_, {}); }
 
-void RelayTransport::deliver(const RelayFrame& f) {
-  if (const auto* m = std::get_if<proto::RelayGuestMessage>(&f)) {
+std::optional<std::uint64_t> RelayTransport::reference_time(Clock::time_point now) const {
+  if (!ref_sample_) return std::nullopt;
+  const std::int64_t since =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now - ref_sample_->at).count() / 100;
+  // Modulo 2^64, so a `now` before the sample subtracts.
+  return ref_sample_->value + static_cast<std::uint64_t>(since);
+}
+
+Status RelayTransport::request_reference_time() {
+  if (!closed_.empty()) return Status::fail(closed_);
+  if (!ref_unavailable_.empty() || ref_outstanding_) return {};
+  const std::uint32_t cookie = ref_next_cookie_++;
+  // Before sending: QEMU reads the time after this.
+  const Clock::time_point sent = Clock::now();
+  if (Status st = send(proto::RelayRefTime{cookie}); !st) return st;
+  ref_outstanding_.emplace(cookie, sent);
+  ref_last_request_ = sent;
+  return {};
+}
+
+Status RelayTransport::refresh_reference_time(Clock::time_point now) {
+  if (!closed_.empty()) return Status::fail(closed_);
+  if (ref_outstanding_) {
+    if (now - ref_outstanding_->second < reply_timeout_) return {};
+    return fail("relay: QEMU did not answer ref_time " + std::to_string(ref_outstanding_->first) +
+                " within " + seconds(reply_timeout_));
+  }
+  if (now - ref_last_request_ < ref_period_) return {};
+  return request_reference_time();
+}
+
+void RelayTransport::take_reference_time(const proto::RelayRefTimeAnswer& a, Clock::time_point received) {
+  if (!ref_outstanding_ || ref_outstanding_->first != a.cookie) {
+    (void)fail("relay: QEMU answered ref_time " + std::to_string(a.cookie) + ", which was not asked");
+    return;
+  }
+  const Clock::time_point sent = ref_outstanding_->second;
+  ref_outstanding_.reset();
+  if (a.error != 0) {
+    ref_unavailable_ = "QEMU cannot tell the guest's reference time: " + errno_text(a.error);
+    ref_sample_.reset();
+    return;
+  }
+  const ReferenceTimeSample s{a.reference_time, sent + (received - sent) / 2, received - sent};
+  ref_latest_ = s;
+  if (!ref_sample_ || error_bound(s, s.at) <= error_bound(*ref_sample_, s.at)) ref_sample_ = s;
+}
+
+void RelayTransport::deliver(const RelayFrame& f, Clock::time_point received) {
+  if (const auto* a = std::get_if<proto::RelayRefTimeAnswer>(&f)) {
+    take_reference_time(*a, received);
+  } else if (const auto* m = std::get_if<proto::RelayGuestMessage>(&f)) {
     if (events_ != nullptr) events_->on_guest_message(m->vp, m->connection_id, m->message_type, m->payload);
   } else if (const auto* s = std::get_if<proto::RelayGuestSignal>(&f)) {
     if (events_ != nullptr) events_->on_guest_signal(s->vp, s->connection_id);
@@ -360,7 +433,7 @@ Status RelayTransport::dispatch() {
     if (!pending_.empty()) {
       const RelayFrame f = std::move(pending_.front());
       pending_.pop_front();
-      deliver(f);
+      deliver(f, Clock::now());
       continue;
     }
     auto f = reader_.next();
@@ -370,11 +443,11 @@ Status RelayTransport::dispatch() {
       return fail("relay: QEMU sent a host-to-QEMU frame (" +
                   std::string(proto::to_string(proto::type_of(**f))) + ")");
     }
-    deliver(**f);
+    deliver(**f, Clock::now());
   }
   if (!closed_.empty()) return Status::fail(closed_);
   if (eof) return fail(closed_message(reader_));
-  return {};
+  return refresh_reference_time(Clock::now());
 }
 
 }  // namespace vmbh::host

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -81,19 +82,37 @@ class RelayTransportTest : public ::testing::Test {
     }
   }
 
-  // A transport over a socketpair, after QEMU's HELLO.
-  std::unique_ptr<RelayTransport> connected() {
+  // Whether the host sent anything QEMU has not read.
+  bool host_sent_more() {
+    if (qemu_reader_.buffered() > 0) return true;
+    std::byte b;
+    return ::recv(qemu_, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+  }
+
+  // A transport over a socketpair, after QEMU's HELLO. A version 2 QEMU
+  // reads the REF_TIME the host sends at once and, with `answer`, answers it
+  // with kRefTime (taken by the next read).
+  std::unique_ptr<RelayTransport> connected(bool answer = true,
+                                            std::uint32_t version = proto::kRelayVersion) {
     int sv[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     qemu_ = sv[1];
-    qemu_sends(hello());
+    proto::RelayHello h = hello();
+    h.version = version;
+    qemu_sends(h);
     auto t = RelayTransport::connect(sv[0], ram_path_, 2s);
     EXPECT_TRUE(t.ok()) << t.message();
     if (!t.ok()) return nullptr;
     t.value()->set_events(&rec_);
     t.value()->set_reply_timeout(500ms);
+    if (version >= proto::kRelayRefTimeVersion) {
+      EXPECT_EQ(qemu_reads(), proto::RelayFrame(proto::RelayRefTime{1}));
+      if (answer) qemu_sends(proto::RelayRefTimeAnswer{1, 0, kRefTime});
+    }
     return std::move(t.value());
   }
+
+  static constexpr std::uint64_t kRefTime = 123'456'789;
 
   Result<std::unique_ptr<RelayTransport>> connect_after(const Bytes& first_bytes, bool then_eof = false) {
     int sv[2];
@@ -294,8 +313,9 @@ TEST_F(RelayTransportTest, GarbageClosesTheTransportNamingTheField) {
   qemu_writes(bad);
   Status st = t->dispatch();
   ASSERT_FALSE(st.ok());
+  // Stream offset: after the 24-byte answer to the REF_TIME of connect().
   EXPECT_EQ(st.message(),
-            "relay: malformed frame from QEMU: relay.guest_message.payload_size: bad_length at offset 108");
+            "relay: malformed frame from QEMU: relay.guest_message.payload_size: bad_length at offset 132");
   EXPECT_EQ(rec_.log, (std::vector<std::string>{"signal vp=0 conn=16", "closed: " + st.message()}));
   EXPECT_EQ(t->poll_fd(), -1);
   EXPECT_FALSE(t->dispatch().ok());
@@ -328,6 +348,129 @@ TEST_F(RelayTransportTest, EofInsideAFrameSaysSo) {
   qemu_writes(proto::bytes_of(2, 0, 0, 0, 16, 0));
   ::close(std::exchange(qemu_, -1));
   EXPECT_EQ(t->dispatch().message(), "QEMU closed the relay socket inside a frame (6 bytes buffered)");
+}
+
+TEST_F(RelayTransportTest, ReferenceTimeIsAskedOnConnectAndExtrapolated) {
+  const auto before = RelayTransport::Clock::now();
+  auto t = connected();
+  ASSERT_NE(t, nullptr);
+  EXPECT_FALSE(t->reference_time(RelayTransport::Clock::now()).has_value());  // answer not read yet
+  EXPECT_TRUE(t->reference_time_pending());
+  ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_FALSE(t->reference_time_pending());
+  EXPECT_TRUE(rec_.log.empty());
+  ASSERT_TRUE(t->reference_time_sample().has_value());
+  const auto s = *t->reference_time_sample();
+  EXPECT_EQ(s.value, kRefTime);
+  EXPECT_GE(s.at, before);
+  EXPECT_LE(s.at + s.round_trip / 2, RelayTransport::Clock::now());
+  // 100 ns units of host time, either side of the sample.
+  EXPECT_EQ(t->reference_time(s.at), kRefTime);
+  EXPECT_EQ(t->reference_time(s.at + 1s), kRefTime + 10'000'000);
+  EXPECT_EQ(t->reference_time(s.at + 250ns), kRefTime + 2);
+  EXPECT_EQ(t->reference_time(s.at - 2s), kRefTime - 20'000'000);
+  EXPECT_TRUE(t->reference_time_unavailable().empty());
+  // Asked once: the period (5 s) has not passed.
+  EXPECT_FALSE(host_sent_more());
+}
+
+TEST_F(RelayTransportTest, VersionOneQemuIsNeverAsked) {
+  auto t = connected(false, 1);
+  ASSERT_NE(t, nullptr);
+  ASSERT_TRUE(t->request_reference_time().ok());
+  ASSERT_TRUE(t->refresh_reference_time(RelayTransport::Clock::now() + 1h).ok());
+  ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_FALSE(host_sent_more());
+  EXPECT_FALSE(t->reference_time(RelayTransport::Clock::now()).has_value());
+  EXPECT_EQ(t->reference_time_unavailable(),
+            "QEMU's vmbus-relay is version 1 (no REF_TIME; patch 0011 adds it)");
+}
+
+TEST_F(RelayTransportTest, AnswerReadByARegistrationIsTakenThere) {
+  auto t = connected();
+  ASSERT_NE(t, nullptr);
+  qemu_sends(proto::RelayResult{proto::RelayType::add_message_connection, 4, 0});
+  ASSERT_TRUE(t->add_message_connection(4).ok());
+  ASSERT_TRUE(t->reference_time_sample().has_value());  // no dispatch() needed
+  EXPECT_EQ(t->reference_time_sample()->value, kRefTime);
+  ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_TRUE(rec_.log.empty());
+}
+
+TEST_F(RelayTransportTest, RefreshAsksAgainAfterThePeriodAndKeepsTheBetterSample) {
+  auto t = connected(false);
+  ASSERT_NE(t, nullptr);
+  // A slow first answer: round trip >= 200 ms.
+  std::this_thread::sleep_for(200ms);
+  qemu_sends(proto::RelayRefTimeAnswer{1, 0, 1'000'000});
+  ASSERT_TRUE(t->dispatch().ok());
+  ASSERT_TRUE(t->reference_time_sample().has_value());
+  EXPECT_GE(t->reference_time_sample()->round_trip, 200ms);
+
+  t->set_reference_time_period(1s);
+  t->set_reply_timeout(10s);
+  const auto now = RelayTransport::Clock::now();
+  ASSERT_TRUE(t->refresh_reference_time(now).ok());
+  EXPECT_FALSE(host_sent_more());  // not yet
+  ASSERT_TRUE(t->refresh_reference_time(now + 1s).ok());
+  EXPECT_EQ(qemu_reads(), proto::RelayFrame(proto::RelayRefTime{2}));
+  ASSERT_TRUE(t->refresh_reference_time(now + 2s).ok());  // one outstanding at a time
+  EXPECT_FALSE(host_sent_more());
+
+  // A fast answer is more precise: it replaces the slow one.
+  qemu_sends(proto::RelayRefTimeAnswer{2, 0, 5'000'000});
+  ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_EQ(t->reference_time_sample()->value, 5'000'000u);
+  const auto fast = *t->reference_time_sample();
+  ASSERT_LT(fast.round_trip, 100ms);
+
+  // A slow one does not replace a fast one of moments ago.
+  ASSERT_TRUE(t->request_reference_time().ok());
+  EXPECT_EQ(qemu_reads(), proto::RelayFrame(proto::RelayRefTime{3}));
+  std::this_thread::sleep_for(200ms);
+  qemu_sends(proto::RelayRefTimeAnswer{3, 0, 9'000'000});
+  ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_EQ(t->reference_time_sample()->value, 5'000'000u);
+  EXPECT_EQ(t->reference_time_sample()->at, fast.at);
+  ASSERT_TRUE(t->latest_reference_time_answer().has_value());
+  EXPECT_EQ(t->latest_reference_time_answer()->value, 9'000'000u);
+  EXPECT_GE(t->latest_reference_time_answer()->round_trip, 200ms);
+}
+
+TEST_F(RelayTransportTest, DispatchRefreshesByItself) {
+  auto t = connected();
+  ASSERT_NE(t, nullptr);
+  t->set_reference_time_period(0ms);
+  ASSERT_TRUE(t->dispatch().ok());  // takes answer 1, asks again
+  EXPECT_EQ(qemu_reads(), proto::RelayFrame(proto::RelayRefTime{2}));
+}
+
+TEST_F(RelayTransportTest, QemuThatCannotTellIsNotAskedAgain) {
+  auto t = connected(false);
+  ASSERT_NE(t, nullptr);
+  qemu_sends(proto::RelayRefTimeAnswer{1, -ENOTSUP, 0});
+  ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_FALSE(t->reference_time(RelayTransport::Clock::now()).has_value());
+  EXPECT_EQ(t->reference_time_unavailable(),
+            "QEMU cannot tell the guest's reference time: Operation not supported");
+  ASSERT_TRUE(t->refresh_reference_time(RelayTransport::Clock::now() + 1h).ok());
+  EXPECT_FALSE(host_sent_more());
+  EXPECT_GE(t->poll_fd(), 0);  // the transport is fine
+}
+
+TEST_F(RelayTransportTest, UnaskedOrLateAnswersCloseTheTransport) {
+  auto t = connected(false);
+  ASSERT_NE(t, nullptr);
+  qemu_sends(proto::RelayRefTimeAnswer{9, 0, 1});
+  Status st = t->dispatch();
+  EXPECT_EQ(st.message(), "relay: QEMU answered ref_time 9, which was not asked");
+  EXPECT_EQ(t->poll_fd(), -1);
+
+  auto u = connected(false);
+  ASSERT_NE(u, nullptr);
+  st = u->refresh_reference_time(RelayTransport::Clock::now() + 501ms);
+  EXPECT_EQ(st.message(), "relay: QEMU did not answer ref_time 1 within 0.5 s");
+  EXPECT_EQ(u->poll_fd(), -1);
 }
 
 }  // namespace

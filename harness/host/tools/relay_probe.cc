@@ -7,12 +7,16 @@
 // --answer then plays the host's part of connecting with no devices: a
 // VERSION_RESPONSE accepting the version (later messages to connection
 // 0x1000), the guest's REQUESTOFFERS, ALLOFFERS_DELIVERED.
+// --ref-time then measures QEMU's REF_TIME: two answers 1 s apart, then one
+// answer per line read from stdin until EOF (a test brackets the guest's own
+// reads with them).
 //
-//   vmbh-relay-probe --socket S --ram FILE [--timeout SEC] [--mark] [--answer] [-- QEMU ARGV...]
+//   vmbh-relay-probe --socket S --ram FILE [--timeout SEC] [--mark] [--answer] [--ref-time] [-- QEMU ARGV...]
 //
 // Output lines: "listening S", "hello ...", "registered 1 4", "message ...",
 // "decoded <describe()>", "initiate_contact ...", "page <name> gpa=... bytes=...",
-// "marked gpa=... bytes=...", "answered ...". Exit status 0 when all went as described.
+// "marked gpa=... bytes=...", "answered ...", "ref_time_step ...", "ref_time ...".
+// Exit status 0 when all went as described.
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -23,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +81,81 @@ bool wait_messages(host::RelayTransport& t, const Messages& events, std::size_t 
   return true;
 }
 
+using RefSample = host::RelayTransport::ReferenceTimeSample;
+
+long long to_ns(std::chrono::steady_clock::duration d) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
+
+// Dispatches until `done` or the deadline.
+template <typename Done>
+bool dispatch_until(host::RelayTransport& t, std::chrono::steady_clock::time_point deadline, Done done) {
+  while (!done()) {
+    if (!t.reference_time_unavailable().empty()) {
+      std::fprintf(stderr, "vmbh-relay-probe: %s\n", t.reference_time_unavailable().c_str());
+      return false;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::fprintf(stderr, "vmbh-relay-probe: no REF_TIME answer in time\n");
+      return false;
+    }
+    pollfd p{t.poll_fd(), POLLIN, 0};
+    if (::poll(&p, 1, 100) < 0 && errno != EINTR) return false;
+    if (host::Status st = t.dispatch(); !st) {
+      std::fprintf(stderr, "vmbh-relay-probe: %s\n", st.message().c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Asks QEMU for the reference time and waits for the answer to that request
+// (one sent before the call, e.g. connect's, is awaited first), dispatching
+// guest frames meanwhile. The caller turns periodic requests off.
+std::optional<RefSample> ask_ref_time(host::RelayTransport& t,
+                                      std::chrono::steady_clock::time_point deadline) {
+  if (!dispatch_until(t, deadline, [&t] { return !t.reference_time_pending(); })) return std::nullopt;
+  if (host::Status st = t.request_reference_time(); !st) {
+    std::fprintf(stderr, "vmbh-relay-probe: %s\n", st.message().c_str());
+    return std::nullopt;
+  }
+  if (!dispatch_until(t, deadline, [&t] { return !t.reference_time_pending(); })) return std::nullopt;
+  if (!t.reference_time_unavailable().empty()) {
+    std::fprintf(stderr, "vmbh-relay-probe: %s\n", t.reference_time_unavailable().c_str());
+    return std::nullopt;
+  }
+  return t.latest_reference_time_answer();
+}
+
+// "value=V round_trip_ns=R extrapolated=E": QEMU's answer, and what the
+// transport's kept sample says for the same moment.
+void print_ref(const char* what, const host::RelayTransport& t, const RefSample& s) {
+  std::printf("%s value=%llu round_trip_ns=%lld extrapolated=%llu\n", what,
+              static_cast<unsigned long long>(s.value), to_ns(s.round_trip),
+              static_cast<unsigned long long>(t.reference_time(s.at).value_or(0)));
+}
+
+// Two answers about 1 s apart, then one per line of stdin until EOF.
+bool measure_ref_time(host::RelayTransport& t, std::chrono::steady_clock::time_point deadline) {
+  t.set_reference_time_period(std::chrono::hours(1));
+  const auto a = ask_ref_time(t, deadline);
+  if (!a) return false;
+  ::usleep(1000 * 1000);
+  const auto b = ask_ref_time(t, deadline);
+  if (!b) return false;
+  std::printf(
+      "ref_time_step first=%llu second=%llu host_ns=%lld first_round_trip_ns=%lld "
+      "second_round_trip_ns=%lld\n",
+      static_cast<unsigned long long>(a->value), static_cast<unsigned long long>(b->value),
+      to_ns(b->at - a->at), to_ns(a->round_trip), to_ns(b->round_trip));
+  for (std::string line; std::getline(std::cin, line);) {
+    const auto s = ask_ref_time(t, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    if (!s) return false;
+    print_ref("ref_time", t, *s);
+  }
+  return true;
+}
+
 std::string hex_bytes(std::span<const std::byte> b) {
   std::string s;
   char buf[4];
@@ -101,9 +181,10 @@ std::optional<proto::ChannelMessage> show_message(const GuestMessage& m) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: vmbh-relay-probe --socket PATH --ram FILE [--timeout SEC] [--mark] [--answer] [-- "
-               "QEMU ARGV...]\n");
+  std::fprintf(
+      stderr,
+      "usage: vmbh-relay-probe --socket PATH --ram FILE [--timeout SEC] [--mark] [--answer] [--ref-time] "
+      "[-- QEMU ARGV...]\n");
   return 2;
 }
 
@@ -131,7 +212,7 @@ bool show_page(const host::GuestRam& ram, const char* name, std::uint64_t gpa, b
 int main(int argc, char** argv) {
   std::string socket_path, ram_path;
   double timeout_s = 120;
-  bool mark = false, answer = false;
+  bool mark = false, answer = false, ref_time = false;
   std::vector<char*> qemu_argv;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -145,6 +226,8 @@ int main(int argc, char** argv) {
       mark = true;
     } else if (a == "--answer") {
       answer = true;
+    } else if (a == "--ref-time") {
+      ref_time = true;
     } else if (a == "--") {
       qemu_argv.assign(argv + i + 1, argv + argc);
       break;
@@ -249,6 +332,7 @@ int main(int argc, char** argv) {
     std::printf("answered version_response=0x%x connection=0x%x request_offers=%s all_offers_delivered=%s\n",
                 ic->version_requested, kAnswerConnection, next ? "yes" : "no", ok ? "yes" : "no");
   }
+  if (ok && ref_time) ok = measure_ref_time(t, deadline);
   stop_qemu();
   return ok ? 0 : 1;
 }

@@ -10,12 +10,18 @@ QEMU comes from harness/qemu/build-qemu (or VMBH_QEMU), the probe from the
 dev build (or VMBH_RELAY_PROBE), the images from vm-images/build-image.
 """
 
+import io
+import json
+import lzma
 import os
 import re
 import select
 import socket
+import struct
 import subprocess
 import sys
+import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +29,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import boot_check  # noqa: E402
 import vmbh_agent  # noqa: E402
+from vmbh_images import cache as vm_cache  # noqa: E402
 from vmbh_images import qemu as vm  # noqa: E402
 
 PRESETS = ["bookworm", "bookworm-backports"]
@@ -126,7 +133,7 @@ def test_initiate_contact_through_relay(qemu, image, probe, tmp_path, mem_mb):
             got = parse(["listening"] + out.splitlines())
 
             hello = fields(got["hello"][0])
-            assert hello["version"] == "1" and hello["vcpus"] == "2", diag
+            assert hello["version"] == "2" and hello["vcpus"] == "2", diag
             regions = [tuple(int(x, 16) for x in re.split(r"[+@]", r))
                        for r in hello["regions"].split(",")]
             if mem_mb * (1 << 20) < 0xb0000000:
@@ -204,6 +211,125 @@ def test_vmbus_connects_through_relay(qemu, image, probe, tmp_path):
                 agent.wait_ready(timeout=60)
                 dmesg = agent.sh("dmesg").stdout.decode(errors="replace")
             assert "hv_vmbus: Vmbus version:5.3" in dmesg, dmesg[-3000:]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+class Lines:
+    """Lines of a pipe, with a deadline (select on the raw fd, own buffer)."""
+
+    def __init__(self, pipe):
+        self.fd = pipe.fileno()
+        self.buf = b""
+        self.seen = []
+
+    def next(self, prefix, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                text = line.decode(errors="replace")
+                self.seen.append(text)
+                if text.startswith(prefix + " "):
+                    return fields(text)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise AssertionError(f"no '{prefix}' line within {timeout} s; got: {self.seen}")
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise AssertionError(f"probe exited before '{prefix}'; got: {self.seen}")
+            self.buf += chunk
+
+
+def msr_module(image):
+    """msr.ko of the image's kernel, from the cached kernel package; None if not cached."""
+    manifest = json.loads((Path(image) / "manifest.json").read_text())
+    k = manifest["kernel"]
+    deb = vm_cache.cache_root() / "debs" / f"{k['name']}_{k['version'].replace(':', '%3a')}_{k['arch']}.deb"
+    if not deb.exists():
+        return None
+    tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True,
+                         stdout=subprocess.PIPE).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        for m in t:
+            if m.name.endswith("/kernel/arch/x86/kernel/msr.ko"):
+                return t.extractfile(m).read()
+            if m.name.endswith("/kernel/arch/x86/kernel/msr.ko.xz"):
+                return lzma.decompress(t.extractfile(m).read())
+    return None
+
+
+HV_X64_MSR_TIME_REF_COUNT = 0x40000020
+
+
+def test_reference_time_through_relay(qemu, image, probe, tmp_path):
+    """REF_TIME (patch 0011) gives the host the guest's reference time: two
+    answers 1 s of host time apart differ by 10,000,000 (100 ns units) within
+    1 %, and within their round trips of the host's own clock; the guest's own
+    TIME_REF_COUNT (rdmsr on vCPU 0 through /dev/cpu/0/msr, msr.ko taken from
+    the image's kernel package) lies between the answers to a query just
+    before and one just after it; and RelayTransport's extrapolation (what
+    timesync's vmreferencetime uses) is within 2 ms (plus half the answer's
+    round trip) of every answer."""
+    g, sock, ram, _ = relay_guest(qemu, image, tmp_path, 512)
+    p = subprocess.Popen([str(probe), "--socket", str(sock), "--ram", str(ram),
+                          "--timeout", "150", "--answer", "--ref-time"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = Lines(p.stdout)
+    try:
+        lines.next("listening", 10)
+        with g:
+            def diag():
+                return f"\nprobe stdout: {lines.seen}\nconsole tail:\n{read_console(g)[-1500:]}"
+
+            step = lines.next("ref_time_step", 180)
+            first, second = int(step["first"]), int(step["second"])
+            host_ns = int(step["host_ns"])
+            slack_ns = (int(step["first_round_trip_ns"]) + int(step["second_round_trip_ns"])) / 2
+            print(f"step: {second - first} in {host_ns} ns of host time, round trips "
+                  f"{step['first_round_trip_ns']} / {step['second_round_trip_ns']} ns")
+            assert abs((second - first) - 10_000_000) <= 100_000, step
+            # plus 40 ppm of drift over the second and 100 us of rounding
+            assert abs((second - first) * 100 - host_ns) <= slack_ns + 140_000, step
+
+            module = msr_module(image)
+            if module is None:
+                pytest.skip("the kernel package is not cached: no msr.ko for the guest's view")
+            g.wait_ready(120)
+            with vmbh_agent.AgentClient(g.agent_socket()) as agent:
+                agent.wait_ready(timeout=60)
+                agent.write_file("/tmp/msr.ko", module)
+                r = agent.sh("insmod /tmp/msr.ko")
+                assert r.code == 0, r.stderr.decode(errors="replace") + diag()
+
+                def ask():
+                    p.stdin.write(b"q\n")
+                    p.stdin.flush()
+                    return lines.next("ref_time", 30)
+
+                for _ in range(5):
+                    before = ask()
+                    # The agent reads one byte more than asked and the msr driver
+                    # only reads multiples of 8: ask for 15, get two rdmsr.
+                    raw = agent.read_file("/dev/cpu/0/msr", offset=HV_X64_MSR_TIME_REF_COUNT,
+                                          max_length=15)
+                    after = ask()
+                    guest = struct.unpack("<Q", raw[:8])[0]
+                    lo, hi = int(before["value"]), int(after["value"])
+                    print(f"guest {guest}: {guest - lo} after the answer before, {hi - guest} "
+                          f"before the answer after; round trips {before['round_trip_ns']} / "
+                          f"{after['round_trip_ns']} ns")
+                    assert lo <= guest <= hi, (before, guest, after, diag())
+                    for a in (before, after):
+                        # the answer is off by up to half its round trip; the kept
+                        # sample by a little more (its own, drift since it was taken)
+                        off_ns = (int(a["extrapolated"]) - int(a["value"])) * 100
+                        print(f"extrapolated - answer: {off_ns} ns")
+                        assert abs(off_ns) <= int(a["round_trip_ns"]) / 2 + 2_000_000, (a, diag())
+            p.stdin.close()
+            assert p.wait(timeout=30) == 0, p.stderr.read().decode(errors="replace") + diag()
     finally:
         if p.poll() is None:
             p.kill()

@@ -2,7 +2,8 @@
 // (harness/qemu/patches/0010-*) and the C++ VMBus host (RelayTransport).
 // QEMU forwards the guest's HvPostMessage/HvSignalEvent on the connection ids
 // the host registered; the host asks QEMU to post SynIC messages and set
-// event flags. Full description in docs/relay-protocol.md.
+// event flags, and asks for the guest's reference time. Full description in
+// docs/relay-protocol.md.
 //
 // Frame (all integers little-endian):
 //    0  type u32     RelayType
@@ -27,7 +28,11 @@
 namespace vmbh::proto {
 
 inline constexpr std::uint32_t kRelayMagic = 0x52424D56;  // bytes 'V' 'M' 'B' 'R', first in HELLO
-inline constexpr std::uint32_t kRelayVersion = 1;
+// HELLO's version: what QEMU understands. 1: the base protocol; 2: also
+// REF_TIME. A host accepts both and asks REF_TIME only of version >= 2.
+inline constexpr std::uint32_t kRelayVersion = 2;
+inline constexpr std::uint32_t kRelayMinVersion = 1;
+inline constexpr std::uint32_t kRelayRefTimeVersion = 2;
 inline constexpr std::size_t kRelayHeaderSize = 8;
 inline constexpr std::size_t kRelayMaxFrameSize = 4096;  // header + body
 inline constexpr std::size_t kRelayMaxPayload = 240;     // HV_MESSAGE_PAYLOAD_BYTE_COUNT
@@ -47,14 +52,16 @@ enum class RelayType : std::uint32_t {
   guest_message = 2,
   guest_signal = 3,
   guest_reset = 4,
-  result = 5,  // answer to every add/remove request
-  error = 6,   // a post_message / signal_event QEMU could not carry out
+  result = 5,           // answer to every add/remove request
+  error = 6,            // a post_message / signal_event QEMU could not carry out
+  ref_time_answer = 7,  // answer to ref_time
   // host -> QEMU
   add_message_connection = 0x101,
   add_event_connection = 0x102,
   remove_event_connection = 0x103,
   post_message = 0x104,
   signal_event = 0x105,
+  ref_time = 0x106,  // version >= 2
 };
 
 bool is_known(RelayType t);
@@ -104,6 +111,14 @@ struct RelayError {
   std::int32_t error = 0;  // negative errno
   bool operator==(const RelayError&) const = default;
 };
+// The guest's partition reference time (100 ns units, what TIME_REF_COUNT
+// reads) when QEMU handled the ref_time request with this cookie.
+struct RelayRefTimeAnswer {
+  std::uint32_t cookie = 0;
+  std::int32_t error = 0;  // 0, or a negative errno (-ENOTSUP: QEMU cannot tell); then reference_time is 0
+  std::uint64_t reference_time = 0;
+  bool operator==(const RelayRefTimeAnswer&) const = default;
+};
 
 // ---- host -> QEMU
 
@@ -132,10 +147,15 @@ struct RelaySignalEvent {
   std::uint32_t flag = 0;  // < kRelayEventFlagCount
   bool operator==(const RelaySignalEvent&) const = default;
 };
+struct RelayRefTime {
+  std::uint32_t cookie = 0;  // echoed by the answer
+  bool operator==(const RelayRefTime&) const = default;
+};
 
-using RelayFrame = std::variant<RelayHello, RelayGuestMessage, RelayGuestSignal, RelayGuestReset, RelayResult,
-                                RelayError, RelayAddMessageConnection, RelayAddEventConnection,
-                                RelayRemoveEventConnection, RelayPostMessage, RelaySignalEvent>;
+using RelayFrame =
+    std::variant<RelayHello, RelayGuestMessage, RelayGuestSignal, RelayGuestReset, RelayResult, RelayError,
+                 RelayRefTimeAnswer, RelayAddMessageConnection, RelayAddEventConnection,
+                 RelayRemoveEventConnection, RelayPostMessage, RelaySignalEvent, RelayRefTime>;
 
 RelayType type_of(const RelayFrame& f);
 

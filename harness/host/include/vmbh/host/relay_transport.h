@@ -13,6 +13,10 @@
 //
 // Registrations wait (with a timeout) for QEMU's RESULT; guest frames that
 // arrive meanwhile are kept and delivered by the next dispatch().
+//
+// The guest's Hyper-V reference time (what timesync's vmreferencetime must
+// be) is asked of QEMU with REF_TIME on connection and every few seconds
+// after; reference_time(now) extrapolates from the best answer.
 #pragma once
 
 #include <chrono>
@@ -21,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vmbh/host/guest_ram.h"
@@ -62,6 +67,17 @@ class RelayListener {
 
 class RelayTransport final : public Transport {
  public:
+  using Clock = std::chrono::steady_clock;
+
+  // One REF_TIME answer: the guest's reference time (100 ns units) and when
+  // QEMU read it, taken as the middle of the request's round trip (so off by
+  // at most round_trip / 2).
+  struct ReferenceTimeSample {
+    std::uint64_t value = 0;
+    Clock::time_point at;
+    Clock::duration round_trip{};
+  };
+
   // Takes ownership of a connected stream socket, waits up to `timeout` for
   // HELLO, and maps guest RAM from `ram_path` with HELLO's regions.
   static Result<std::unique_ptr<RelayTransport>> connect(int fd, const std::string& ram_path,
@@ -87,8 +103,36 @@ class RelayTransport final : public Transport {
   // e.g. "post_message to vp 9 sint 2: Invalid argument"), oldest first;
   // the transport stays usable. Returns and forgets them.
   std::vector<std::string> take_errors();
-  // How long a registration waits for QEMU's RESULT (default 10 s).
+  // How long a registration waits for QEMU's RESULT, and a REF_TIME for its
+  // answer (default 10 s).
   void set_reply_timeout(std::chrono::milliseconds t) { reply_timeout_ = t; }
+
+  // The guest's reference time at `now` (100 ns units): the kept sample plus
+  // the host time since, which drifts from the guest's by the TSC calibration
+  // error (10-40 ppm measured). nullopt until QEMU has answered, and for good
+  // when it cannot tell (see reference_time_unavailable()).
+  std::optional<std::uint64_t> reference_time(Clock::time_point now) const;
+  // The sample reference_time() extrapolates from: of the answers so far, the
+  // one with the smallest error bound (round_trip / 2 + 100 ppm of its age).
+  const std::optional<ReferenceTimeSample>& reference_time_sample() const { return ref_sample_; }
+  // QEMU's latest answer, kept or not (for measurements).
+  const std::optional<ReferenceTimeSample>& latest_reference_time_answer() const { return ref_latest_; }
+  // Whether a REF_TIME is waiting for its answer.
+  bool reference_time_pending() const { return ref_outstanding_.has_value(); }
+  // Why QEMU gives no reference time ("QEMU's vmbus-relay is version 1 ...",
+  // "QEMU cannot tell ...: Operation not supported"); empty if it does.
+  const std::string& reference_time_unavailable() const { return ref_unavailable_; }
+  // Asks QEMU for the reference time now, unless a request is outstanding or
+  // QEMU cannot tell. Does not wait: the answer is taken by the read that
+  // sees it (dispatch(), or a registration waiting for its RESULT).
+  Status request_reference_time();
+  // Asks again if the last request is older than the period; fails the
+  // transport if QEMU left a request unanswered for the reply timeout.
+  // dispatch() calls it; an owner whose loop wakes regularly calls it too,
+  // so that an idle guest still gets a fresh sample.
+  Status refresh_reference_time(Clock::time_point now);
+  // How often refresh_reference_time() asks (default 5 s).
+  void set_reference_time_period(std::chrono::milliseconds p) { ref_period_ = p; }
 
  private:
   RelayTransport(int fd, proto::RelayHello hello, GuestRam ram, proto::RelayFrameReader reader);
@@ -98,8 +142,9 @@ class RelayTransport final : public Transport {
   // any other failure closes the transport).
   Result<proto::RelayFrame> read_frame(std::chrono::steady_clock::time_point deadline, bool& timed_out);
   Status await_result(proto::RelayType request, std::uint32_t connection_id);
-  // Delivers one QEMU frame to events_.
-  void deliver(const proto::RelayFrame& f);
+  // Delivers one QEMU frame to events_ (a REF_TIME answer: to the sample).
+  void deliver(const proto::RelayFrame& f, Clock::time_point received);
+  void take_reference_time(const proto::RelayRefTimeAnswer& a, Clock::time_point received);
   Status fail(std::string why);
 
   int fd_ = -1;
@@ -111,6 +156,14 @@ class RelayTransport final : public Transport {
   std::vector<std::string> errors_;
   std::chrono::milliseconds reply_timeout_{10'000};
   std::string closed_;  // why the transport is unusable; empty while it is fine
+
+  std::optional<ReferenceTimeSample> ref_sample_;
+  std::optional<ReferenceTimeSample> ref_latest_;
+  std::string ref_unavailable_;
+  std::uint32_t ref_next_cookie_ = 1;
+  std::optional<std::pair<std::uint32_t, Clock::time_point>> ref_outstanding_;  // cookie, sent
+  Clock::time_point ref_last_request_{};
+  std::chrono::milliseconds ref_period_{5'000};
 };
 
 }  // namespace vmbh::host
