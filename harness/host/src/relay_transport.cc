@@ -239,7 +239,7 @@ Result<std::unique_ptr<RelayTransport>> RelayTransport::connect(int fd, const st
       new RelayTransport(fd, std::move(*hello), std::move(ram.value()), std::move(reader)));
   if (t->hello_.version < proto::kRelayRefTimeVersion) {
     t->ref_unavailable_ = "QEMU's vmbus-relay is version " + std::to_string(t->hello_.version) +
-                          " (no REF_TIME; patch 0011 adds it)";
+                          " (no REF_TIME; patch 0012 adds it)";
   } else if (Status st = t->request_reference_time(); !st) {
     return st;
   }
