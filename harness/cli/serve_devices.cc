@@ -110,16 +110,22 @@ host::Clock::duration timeout_or(std::uint32_t ms, host::Clock::duration fallbac
 
 }  // namespace
 
-Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clock::time_point qemu_started)
+Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clock::time_point qemu_started,
+                 std::function<std::optional<std::uint64_t>()> guest_reference_time)
     : manager_(manager) {
   host::HeartbeatOptions hb;
   hb.period = std::chrono::milliseconds(o.heartbeat_ms);
   heartbeat_ = add(manager, std::make_unique<host::HeartbeatDevice>(hb));
   shutdown_ = add(manager, std::make_unique<host::ShutdownDevice>());
   host::TimesyncOptions ts;
-  // Off by QEMU's start-up time before its virtual clock runs (tens of ms):
-  // well inside what a SYNC check tolerates.
-  ts.reference_clock = [qemu_started] {
+  // Linux sets its clock to parenttime + (its reference time now -
+  // vmreferencetime): the guest's own reference time, which QEMU tells the
+  // relay. Until QEMU has answered, time since QEMU started, which runs
+  // ahead of it by QEMU's start-up (0.5-0.8 s measured under load).
+  ts.reference_clock = [qemu_started, ref = std::move(guest_reference_time)] {
+    if (ref) {
+      if (auto t = ref()) return *t;
+    }
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(host::Clock::now() - qemu_started).count() /
         100);

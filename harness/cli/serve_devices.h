@@ -2,7 +2,10 @@
 // requests that drive them (control.proto's device operations).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,7 +28,11 @@ class Devices {
   // `qemu_started`: when QEMU was spawned; the guest's Hyper-V reference
   // counter (QEMU_CLOCK_VIRTUAL / 100 ns with our patches) counts from about
   // then, which is what timesync v4's vmreferencetime needs.
-  Devices(host::ChannelManager& manager, const ServeOptions& options, host::Clock::time_point qemu_started);
+  // guest_reference_time: the guest's partition reference time now (100 ns),
+  // when known (the relay asks QEMU for it); qemu_started: the fallback
+  // before the first answer.
+  Devices(host::ChannelManager& manager, const ServeOptions& options, host::Clock::time_point qemu_started,
+          std::function<std::optional<std::uint64_t>()> guest_reference_time = {});
 
   void handle(const control::Request& req, ControlServer::Reply reply);
 

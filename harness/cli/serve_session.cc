@@ -155,7 +155,8 @@ host::Status ServeSession::connect_host() {
                               proto::ByteSpan p) { tracing_->packet(relid, device, to_guest, p); };
   mo.on_change = [this] { check_waiters(); };
   manager_ = std::make_unique<host::ChannelManager>(*tracing_, mo);
-  devices_ = std::make_unique<Devices>(*manager_, o_, qemu_.started());
+  devices_ = std::make_unique<Devices>(*manager_, o_, qemu_.started(),
+                                       [this] { return relay_->reference_time(host::Clock::now()); });
   return manager_->start();
 }
 
