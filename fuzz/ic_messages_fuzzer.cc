@@ -4,7 +4,8 @@
 //                   2  timesync body, service version 3.0 (old layout)
 //                   3  timesync body, service version 4.0 (ref-data layout)
 //                   4  a whole IC packet, dispatched on icmsgtype (timesync
-//                      layout from icvermsg)
+//                      layout from icvermsg); also described for the trace
+//                      printer as a ring packet of every IC device
 // Every successful decode must survive decode(encode(decode(x))) == decode(x).
 #include <algorithm>
 #include <cstddef>
@@ -15,8 +16,10 @@
 #include "fuzz_check.h"
 #include "fuzz_input.h"
 #include "vmbh/protocols/bytes.h"
+#include "vmbh/protocols/describe_ic.h"
 #include "vmbh/protocols/heartbeat.h"
 #include "vmbh/protocols/ic.h"
+#include "vmbh/protocols/packet.h"
 #include "vmbh/protocols/shutdown.h"
 #include "vmbh/protocols/timesync.h"
 
@@ -114,8 +117,23 @@ void linux_answers(ByteSpan in) {
   }
 }
 
+// The trace printer's view of the same bytes in an in-band packet: a line for
+// every device, whatever the bytes (timesync in both layouts).
+void describe(ByteSpan in) {
+  const Bytes pkt = encode(InbandPacket{0, 1, Bytes(in.begin(), in.end())});
+  if (pkt.empty()) return;  // too large for a packet
+  for (const char* device : {"heartbeat", "shutdown", "timesync", "kvp", "vss", "fcopy"}) {
+    IcVersions versions;
+    VMBH_FUZZ_CHECK(!describe_ic_packet(device, pkt, versions).empty());
+  }
+  IcVersions v3;
+  v3.message = IcVersion{3, 0};
+  VMBH_FUZZ_CHECK(!describe_ic_packet("timesync", pkt, v3).empty());
+}
+
 void packet(ByteSpan in) {
   linux_answers(in);
+  describe(in);
   auto m = decode_ic_message(in);
   if (!m) return;
   {

@@ -34,10 +34,49 @@ std::string kernel_append(const QemuConfig& c) {
   return a;
 }
 
+std::string qemu_opt_escape(const std::string& value) {
+  std::string out;
+  for (char ch : value) {
+    out += ch;
+    if (ch == ',') out += ',';
+  }
+  return out;
+}
+
+std::vector<std::string> disk_args(const std::vector<std::string>& disks) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < disks.size(); ++i) {
+    const std::string id = "disk" + std::to_string(i);
+    // cache=writeback: QEMU pwrite()s guest writes into the host page cache
+    // (no O_DIRECT) and the device reports a volatile write cache, so the
+    // guest's sync / fsfreeze sends FLUSH, which QEMU turns into fdatasync.
+    // Once a guest sync or VSS freeze has returned, a host-side copy of the
+    // file reads the data (page cache), and it is on disk too. cache=unsafe
+    // would drop the flushes; writethrough would hide the cache from the guest.
+    out.insert(
+        out.end(),
+        {"-drive", "file=" + qemu_opt_escape(disks[i]) + ",format=raw,if=none,id=" + id + ",cache=writeback",
+         "-device", "virtio-blk-pci,drive=" + id});
+  }
+  return out;
+}
+
+std::vector<std::string> nic_args(const std::vector<std::string>& macs) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < macs.size(); ++i) {
+    const std::string id = "net" + std::to_string(i);
+    // A hub port needs no host library or privilege (this QEMU is built
+    // without slirp); the NIC gets a link and the guest configures it.
+    out.insert(out.end(), {"-netdev", "hubport,id=" + id + ",hubid=0", "-device",
+                           "virtio-net-pci,netdev=" + id + ",mac=" + macs[i]});
+  }
+  return out;
+}
+
 std::vector<std::string> qemu_argv(const QemuConfig& c) {
   std::string cpu = c.accel == "kvm" ? "host" : "max";
   for (const auto& f : hyperv_features()) cpu += "," + f + "=on";
-  return {
+  std::vector<std::string> argv = {
       c.qemu,
       "-accel",
       c.accel,
@@ -59,6 +98,11 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
       // A kernel panic ends QEMU with a failure status instead of pausing forever.
       "-action",
       "panic=exit-failure",
+      // No ACPI S4, as on a Hyper-V VM without the hibernation feature: Linux
+      // then refuses a hibernate request from the shutdown IC (hv_utils checks
+      // S4 support) instead of accepting it and failing later.
+      "-global",
+      "ICH9-LPC.disable_s4=1",
       "-kernel",
       image_kernel(c.image_dir),
       "-initrd",
@@ -82,6 +126,11 @@ std::vector<std::string> qemu_argv(const QemuConfig& c) {
       "-device",
       "virtserialport,chardev=agent,name=vmbh.agent",
   };
+  const auto disks = disk_args(c.disks);
+  argv.insert(argv.end(), disks.begin(), disks.end());
+  const auto nics = nic_args(c.nics);
+  argv.insert(argv.end(), nics.begin(), nics.end());
+  return argv;
 }
 
 }  // namespace vmbh::cli

@@ -15,11 +15,13 @@ struct QemuConfig {
   std::string accel = "tcg";  // "tcg" or "kvm"
   unsigned smp = 1;
   unsigned mem_mb = 512;
-  std::string ram_file;      // memory-backend-file mem-path (share=on)
-  std::string relay_socket;  // unix socket the host listens on
-  std::string agent_socket;  // unix socket QEMU listens on for the agent port
-  std::string qemu_log;      // -D: guest errors and guest-panicked reports
-  std::string extra_append;  // appended to the kernel command line
+  std::string ram_file;            // memory-backend-file mem-path (share=on)
+  std::string relay_socket;        // unix socket the host listens on
+  std::string agent_socket;        // unix socket QEMU listens on for the agent port
+  std::string qemu_log;            // -D: guest errors and guest-panicked reports
+  std::string extra_append;        // appended to the kernel command line
+  std::vector<std::string> disks;  // raw image files, virtio-blk in this order (vda, vdb, ...)
+  std::vector<std::string> nics;   // MAC addresses, one virtio-net each
 };
 
 // The kernel the image provides: the PVH vmlinux when present (no
@@ -32,6 +34,13 @@ const std::vector<std::string>& hyperv_features();
 
 // The kernel command line: quiet, fast under TCG (see vm-images/vmbh_images/qemu.py).
 std::string kernel_append(const QemuConfig& c);
+
+// A value inside a QEMU option list ("file=VALUE,..."): commas doubled.
+std::string qemu_opt_escape(const std::string& value);
+
+// -drive/-device pairs for the scratch disks, -netdev/-device pairs for the NICs.
+std::vector<std::string> disk_args(const std::vector<std::string>& disks);
+std::vector<std::string> nic_args(const std::vector<std::string>& macs);
 
 std::vector<std::string> qemu_argv(const QemuConfig& c);
 

@@ -68,6 +68,7 @@ bool QemuProcess::drain_console() {
       std::fwrite(buf, 1, static_cast<std::size_t>(n), log_);
       std::fflush(log_);
       seen_.append(buf, static_cast<std::size_t>(n));
+      console_bytes_ += static_cast<std::uint64_t>(n);
       if (seen_.size() > kSeenLimit) seen_.erase(0, seen_.size() - kSeenLimit / 2);
       continue;
     }
@@ -76,6 +77,12 @@ bool QemuProcess::drain_console() {
     console_fd_ = -1;
     return false;
   }
+}
+
+bool QemuProcess::console_saw(const std::string& marker, std::uint64_t since) const {
+  const std::uint64_t base = console_bytes_ - seen_.size();  // offset of seen_[0]
+  const std::size_t from = since > base ? static_cast<std::size_t>(since - base) : 0;
+  return from <= seen_.size() && seen_.find(marker, from) != std::string::npos;
 }
 
 std::string QemuProcess::console_tail(std::size_t n) const {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -28,8 +29,11 @@ class QemuProcess {
   int exit_fd() const { return pidfd_; }          // readable when QEMU exited
   // Reads what the console pipe has; false at EOF.
   bool drain_console();
-  // Whether a line holding `marker` appeared on the console.
-  bool console_saw(const std::string& marker) const { return seen_.find(marker) != std::string::npos; }
+  // Bytes read from the console so far.
+  std::uint64_t console_bytes() const { return console_bytes_; }
+  // Whether `marker` appeared on the console at or after byte `since` (a
+  // console_bytes() value: after a guest reset only the new boot counts).
+  bool console_saw(const std::string& marker, std::uint64_t since = 0) const;
   // The last `n` bytes of the console.
   std::string console_tail(std::size_t n) const;
 
@@ -47,7 +51,8 @@ class QemuProcess {
   int pidfd_ = -1;
   int console_fd_ = -1;
   std::FILE* log_ = nullptr;
-  std::string seen_;  // console text kept for marker search and tails (bounded)
+  std::string seen_;                 // console text kept for marker search and tails (bounded)
+  std::uint64_t console_bytes_ = 0;  // seen_ ends at this console offset
   std::chrono::steady_clock::time_point started_{};
   bool exited_ = false;
   int exit_status_ = 0;

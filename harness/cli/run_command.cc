@@ -19,7 +19,8 @@ constexpr const char* kPython = "/usr/bin/python3";
 }  // namespace
 
 int run_main(const std::vector<std::string>& args) {
-  const std::filesystem::path front_end = std::filesystem::path(VMBH_SOURCE_DIR) / "harness/conformance/run.py";
+  const std::filesystem::path front_end =
+      std::filesystem::path(VMBH_SOURCE_DIR) / "harness/conformance/run.py";
   if (!std::filesystem::exists(front_end)) {
     std::cerr << "vmbh run: " << front_end.string() << " is missing (vmbh run needs its source tree)\n";
     return 2;

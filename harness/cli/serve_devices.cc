@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "ic_versions.h"
+
 namespace vmbh::cli {
 
 namespace {
@@ -101,18 +103,29 @@ T* add(host::ChannelManager& m, std::unique_ptr<T> d) {
   return raw;
 }
 
+// A request's timeout_ms, or the device's default when the request has none.
+host::Clock::duration timeout_or(std::uint32_t ms, host::Clock::duration fallback) {
+  return ms != 0 ? host::Clock::duration(std::chrono::milliseconds(ms)) : fallback;
+}
+
 }  // namespace
 
-Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clock::time_point qemu_started)
+Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clock::time_point qemu_started,
+                 std::function<std::optional<std::uint64_t>()> guest_reference_time)
     : manager_(manager) {
   host::HeartbeatOptions hb;
   hb.period = std::chrono::milliseconds(o.heartbeat_ms);
   heartbeat_ = add(manager, std::make_unique<host::HeartbeatDevice>(hb));
   shutdown_ = add(manager, std::make_unique<host::ShutdownDevice>());
   host::TimesyncOptions ts;
-  // Off by QEMU's start-up time before its virtual clock runs (tens of ms):
-  // well inside what a SYNC check tolerates.
-  ts.reference_clock = [qemu_started] {
+  // Linux sets its clock to parenttime + (its reference time now -
+  // vmreferencetime): the guest's own reference time, which QEMU tells the
+  // relay. Until QEMU has answered, time since QEMU started, which runs
+  // ahead of it by QEMU's start-up (0.5-0.8 s measured under load).
+  ts.reference_clock = [qemu_started, ref = std::move(guest_reference_time)] {
+    if (ref) {
+      if (auto t = ref()) return *t;
+    }
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(host::Clock::now() - qemu_started).count() /
         100);
@@ -123,6 +136,34 @@ Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clo
   host::FcopyOptions fo;
   fo.guest = o.fcopy_uio ? host::FcopyGuest::uio_daemon : host::FcopyGuest::kernel_driver;
   fcopy_ = add(manager, std::make_unique<host::FcopyDevice>(fo));
+  for (host::IcDevice* d :
+       std::initializer_list<host::IcDevice*>{heartbeat_, shutdown_, timesync_, kvp_, vss_, fcopy_}) {
+    ics_[d->identity().name] = {d, d->options().framework_versions, d->options().message_versions};
+  }
+}
+
+control::Response Devices::set_ic_versions(const control::SetIcVersions& req) {
+  auto it = ics_.find(req.name());
+  if (it == ics_.end()) {
+    std::string names;
+    for (const auto& [name, ic] : ics_) names += (names.empty() ? "" : ", ") + name;
+    return control_error("set_ic_versions: no integration component named \"" + req.name() + "\" (" + names +
+                         ")");
+  }
+  Ic& ic = it->second;
+  auto framework =
+      parse_ic_versions({req.framework().begin(), req.framework().end()}, req.name() + " framework");
+  if (!framework) return control_error("set_ic_versions: " + framework.message());
+  auto message = parse_ic_versions({req.message().begin(), req.message().end()}, req.name() + " message");
+  if (!message) return control_error("set_ic_versions: " + message.message());
+  ic.device->set_offered_versions(framework->empty() ? ic.default_framework : std::move(framework).value(),
+                                  message->empty() ? ic.default_message : std::move(message).value());
+  control::Response r;
+  auto* out = r.mutable_ic_versions();
+  out->set_name(req.name());
+  for (const auto& v : ic.device->options().framework_versions) out->add_framework(host::to_string(v));
+  for (const auto& v : ic.device->options().message_versions) out->add_message(host::to_string(v));
+  return r;
 }
 
 bool Devices::usable(const host::IcDevice& d, Reply& reply) const {
@@ -159,7 +200,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       auto action = s.action() == control::ShutdownRequest::REBOOT      ? proto::ShutdownAction::reboot
                     : s.action() == control::ShutdownRequest::HIBERNATE ? proto::ShutdownAction::hibernate
                                                                         : proto::ShutdownAction::shutdown;
-      if (s.timeout_ms()) shutdown_->set_timeout(std::chrono::milliseconds(s.timeout_ms()));
+      shutdown_->set_timeout(timeout_or(s.timeout_ms(), host::ShutdownDevice::kDefaultTimeout));
       auto* dev = shutdown_;
       return shutdown_->request(action, s.force(), [dev, reply](host::Result<std::uint32_t> r) {
         reply(r ? ic_response(*dev, r.value()) : control_error(r.message()));
@@ -169,6 +210,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       if (!usable(*timesync_, reply)) return;
       const auto& t = req.timesync();
       timesync_->set_offset(t.host_offset_ns() / 100);
+      timesync_->set_timeout(timeout_or(t.timeout_ms(), host::TimesyncOptions{}.timeout));
       auto* dev = timesync_;
       auto done = [dev, reply](host::Result<host::TimesyncResult> r) {
         reply(r ? ic_response(*dev, r.value().status) : control_error(r.message()));
@@ -181,6 +223,7 @@ void Devices::handle(const control::Request& req, Reply reply) {
       if (k.pool() > 4)
         return reply(control_error("kvp: pool " + std::to_string(k.pool()) + " does not exist (0..4)"));
       auto pool = static_cast<proto::KvpPool>(k.pool());
+      kvp_->set_timeout(timeout_or(k.timeout_ms(), host::KvpOptions{}.timeout));
       auto done = [reply](host::Result<host::KvpResult> r) {
         reply(r ? kvp_response(r.value()) : control_error(r.message()));
       };
@@ -213,6 +256,9 @@ void Devices::handle(const control::Request& req, Reply reply) {
     }
     case control::Request::kVss: {
       if (!usable(*vss_, reply)) return;
+      const host::VssOptions defaults;
+      const auto ms = req.vss().timeout_ms();
+      vss_->set_timeouts(timeout_or(ms, defaults.timeout), timeout_or(ms, defaults.freeze_timeout));
       auto* dev = vss_;
       auto done = [dev, reply](host::Result<host::VssResult> r) {
         reply(r ? ic_response(*dev, r.value().status) : control_error(r.message()));
@@ -228,8 +274,11 @@ void Devices::handle(const control::Request& req, Reply reply) {
           return reply(control_error("vss: unknown operation"));
       }
     }
+    case control::Request::kSetIcVersions:
+      return reply(set_ic_versions(req.set_ic_versions()));
     case control::Request::kFcopy: {
       if (!usable(*fcopy_, reply)) return;
+      fcopy_->set_timeout(timeout_or(req.fcopy().timeout_ms(), host::FcopyOptions{}.timeout));
       auto job = std::make_shared<FcopyJob>();
       job->dev = fcopy_;
       job->req = req.fcopy();

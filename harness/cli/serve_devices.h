@@ -2,6 +2,14 @@
 // requests that drive them (control.proto's device operations).
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "control_server.h"
 #include "serve_options.h"
 #include "vmbh/host/channel_manager.h"
@@ -20,13 +28,19 @@ class Devices {
   // `qemu_started`: when QEMU was spawned; the guest's Hyper-V reference
   // counter (QEMU_CLOCK_VIRTUAL / 100 ns with our patches) counts from about
   // then, which is what timesync v4's vmreferencetime needs.
-  Devices(host::ChannelManager& manager, const ServeOptions& options, host::Clock::time_point qemu_started);
+  // guest_reference_time: the guest's partition reference time now (100 ns),
+  // when known (the relay asks QEMU for it); qemu_started: the fallback
+  // before the first answer.
+  Devices(host::ChannelManager& manager, const ServeOptions& options, host::Clock::time_point qemu_started,
+          std::function<std::optional<std::uint64_t>()> guest_reference_time = {});
 
   void handle(const control::Request& req, ControlServer::Reply reply);
 
  private:
   // A device operation needs its channel open and its IC negotiated.
   bool usable(const host::IcDevice& d, ControlServer::Reply& reply) const;
+  // SetIcVersions: validates, then sets what `name` offers next time.
+  control::Response set_ic_versions(const control::SetIcVersions& req);
 
   host::ChannelManager& manager_;
   host::HeartbeatDevice* heartbeat_ = nullptr;
@@ -35,6 +49,14 @@ class Devices {
   host::KvpDevice* kvp_ = nullptr;
   host::VssDevice* vss_ = nullptr;
   host::FcopyDevice* fcopy_ = nullptr;
+  // Every IC device by name, with the versions it offered when created
+  // (what an empty SetIcVersions list goes back to).
+  struct Ic {
+    host::IcDevice* device = nullptr;
+    std::vector<proto::IcVersion> default_framework;
+    std::vector<proto::IcVersion> default_message;
+  };
+  std::map<std::string, Ic> ics_;
 };
 
 }  // namespace vmbh::cli

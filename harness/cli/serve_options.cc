@@ -1,5 +1,6 @@
 #include "serve_options.h"
 
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 
@@ -9,7 +10,7 @@ const char* const kServeUsage =
     "usage: vmbh serve --image DIR --qemu QEMU --control SOCKET [--run-dir DIR]\n"
     "                  [--smp N] [--mem MB] [--accel tcg|kvm] [--vmbus-version M.m]\n"
     "                  [--append \"kernel args\"] [--heartbeat-ms N] [--relay-timeout S]\n"
-    "                  [--fcopy kernel|uio]\n";
+    "                  [--fcopy kernel|uio] [--disk FILE]... [--nic MAC]...\n";
 
 namespace {
 
@@ -32,6 +33,24 @@ std::optional<proto::VmbusVersion> parse_version(const std::string& s) {
 
 }  // namespace
 
+std::optional<std::string> parse_mac(const std::string& text) {
+  if (text.size() != 17) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (i % 3 == 2) {
+      if (c != ':') return std::nullopt;
+    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  unsigned first = 0;
+  (void)std::from_chars(out.data(), out.data() + 2, first, 16);
+  if (first & 1) return std::nullopt;  // the I/G bit: multicast
+  return out;
+}
+
 host::Result<ServeOptions> parse_serve_options(const std::vector<std::string>& args) {
   ServeOptions o;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -49,6 +68,16 @@ host::Result<ServeOptions> parse_serve_options(const std::vector<std::string>& a
       o.run_dir = v;
     } else if (a == "--append") {
       o.append = v;
+    } else if (a == "--disk") {
+      o.disks.push_back(v);
+    } else if (a == "--nic") {
+      auto mac = parse_mac(v);
+      if (!mac) {
+        return host::Status::fail(
+            "serve: --nic " + v +
+            " is not a unicast MAC address (six hex pairs with ':', e.g. 52:54:00:12:34:56)");
+      }
+      o.nics.push_back(*mac);
     } else if (a == "--fcopy") {
       if (v != "kernel" && v != "uio")
         return host::Status::fail("serve: --fcopy must be kernel or uio, not " + v);
@@ -86,6 +115,15 @@ host::Result<ServeOptions> parse_serve_options(const std::vector<std::string>& a
                               " is not an image (no initramfs.cpio; see vm-images/build-image)");
   }
   if (!fs::exists(o.qemu)) return host::Status::fail("serve: no QEMU at " + o.qemu);
+  for (auto& d : o.disks) {
+    std::error_code ec;
+    auto st = fs::status(d, ec);
+    if (!fs::exists(st)) return host::Status::fail("serve: --disk " + d + ": no such file");
+    if (!fs::is_regular_file(st) && !fs::is_block_file(st))
+      return host::Status::fail("serve: --disk " + d + ": not a file or block device");
+    // QEMU runs in serve's directory too, but an absolute path reads better in logs.
+    d = fs::absolute(d).string();
+  }
   return o;
 }
 

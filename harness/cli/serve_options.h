@@ -21,11 +21,17 @@ struct ServeOptions {
   proto::VmbusVersion max_version = proto::VmbusVersion::win10_v5_3;
   std::string append;
   unsigned heartbeat_ms = 1000;
-  bool fcopy_uio = false;         // offer fcopy as 6.12's uio daemon expects it
-  unsigned relay_timeout_s = 60;  // QEMU must connect to the relay socket within this
+  bool fcopy_uio = false;          // offer fcopy as 6.12's uio daemon expects it
+  unsigned relay_timeout_s = 60;   // QEMU must connect to the relay socket within this
+  std::vector<std::string> disks;  // raw images, virtio-blk: /dev/vda, /dev/vdb, ... in this order
+  std::vector<std::string> nics;   // MACs ("52:54:00:12:34:56"), one virtio-net each
 };
 
 extern const char* const kServeUsage;
+
+// "52:54:00:12:34:56": six hex pairs separated by ':', and a unicast
+// address (a NIC cannot have a multicast one). Lower-cased.
+std::optional<std::string> parse_mac(const std::string& text);
 
 // Parses the arguments after "serve"; the error names the bad option.
 host::Result<ServeOptions> parse_serve_options(const std::vector<std::string>& args);

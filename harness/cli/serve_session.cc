@@ -25,6 +25,11 @@ volatile sig_atomic_t g_stop = 0;
 
 void on_signal(int) { g_stop = 1; }
 
+std::uint64_t ms_since(host::Clock::time_point t0) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(host::Clock::now() - t0).count());
+}
+
 void to_proto(const host::ChannelManager::ChannelInfo& c, control::Channel& out) {
   out.set_relid(c.relid);
   out.set_name(c.name);
@@ -102,6 +107,8 @@ host::Status ServeSession::start() {
   qc.agent_socket = agent_socket_;
   qc.qemu_log = o_.run_dir + "/qemu.log";
   qc.extra_append = o_.append;
+  qc.disks = o_.disks;
+  qc.nics = o_.nics;
   auto argv = qemu_argv(qc);
   std::string cmd;
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
@@ -114,7 +121,10 @@ host::Status ServeSession::connect_host() {
   // Short accepts so that a QEMU that dies on start-up is reported at once.
   auto deadline = host::Clock::now() + std::chrono::seconds(o_.relay_timeout_s);
   for (;;) {
-    auto relay = listener_->accept(ram_file_, std::chrono::milliseconds(200));
+    // Once connected, QEMU gets the rest of the relay timeout for HELLO.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - host::Clock::now());
+    auto relay = listener_->accept(ram_file_, std::chrono::milliseconds(200),
+                                   std::max(left, std::chrono::milliseconds(1000)));
     if (relay) {
       relay_ = std::move(relay.value());
       break;
@@ -145,7 +155,8 @@ host::Status ServeSession::connect_host() {
                               proto::ByteSpan p) { tracing_->packet(relid, device, to_guest, p); };
   mo.on_change = [this] { check_waiters(); };
   manager_ = std::make_unique<host::ChannelManager>(*tracing_, mo);
-  devices_ = std::make_unique<Devices>(*manager_, o_, qemu_.started());
+  devices_ = std::make_unique<Devices>(*manager_, o_, qemu_.started(),
+                                       [this] { return relay_->reference_time(host::Clock::now()); });
   return manager_->start();
 }
 
@@ -183,6 +194,32 @@ void ServeSession::fill_status(control::Status& st) const {
   st.set_qemu_exit_status(qemu_.running() ? 0 : qemu_.exit_status());
   st.set_run_dir(o_.run_dir);
   st.set_agent_socket(agent_socket_);
+  st.set_boots(boots_);
+  st.set_vmbus_connects(static_cast<std::uint32_t>(manager_->contacts_accepted()));
+  st.set_unloads(static_cast<std::uint32_t>(manager_->unloads()));
+  st.set_guest_resets(static_cast<std::uint32_t>(manager_->resets()));
+  st.set_last_ready_ms(last_ready_ms_);
+  st.set_last_reset_ms(last_reset_ms_);
+}
+
+void ServeSession::check_ready() {
+  if (guest_ready_ || !qemu_.console_saw(kReadyMarker, ready_search_from_)) return;
+  guest_ready_ = true;
+  ++boots_;
+  last_ready_ms_ = ms_since(started_);
+  log("guest: ready (boot " + std::to_string(boots_) + ")");
+}
+
+void ServeSession::check_reset() {
+  if (manager_->resets() == resets_seen_) return;
+  resets_seen_ = manager_->resets();
+  // QEMU wrote the old boot's last console bytes before it reset, so they
+  // are in the pipe now: whatever follows them is the new boot.
+  qemu_.drain_console();
+  ready_search_from_ = qemu_.console_bytes();
+  guest_ready_ = false;
+  last_reset_ms_ = ms_since(started_);
+  log("guest: reset; not ready until the next ready marker");
 }
 
 void ServeSession::handle(const control::Request& req, ControlServer::Reply reply) {
@@ -219,7 +256,10 @@ void ServeSession::handle(const control::Request& req, ControlServer::Reply repl
       for (;;) {
         auto more = reader.value()->next(rec);
         if (!more || !more.value()) break;  // a record being written is picked up next time
-        if (index++ < req.read_trace().from()) continue;
+        if (index++ < req.read_trace().from()) {
+          printer.follow(rec);  // its negotiations still decide how later records print
+          continue;
+        }
         chunk->add_records(rec.SerializeAsString());
         chunk->add_lines(printer.line(rec));
         if (max != 0 && static_cast<std::uint64_t>(chunk->records_size()) >= max) break;
@@ -241,7 +281,8 @@ void ServeSession::loop_once() {
     if (fd >= 0) fds.push_back({fd, events, 0});
   };
   add(qemu_.console_fd(), POLLIN);
-  add(qemu_.exit_fd(), POLLIN);
+  // A pidfd stays readable once QEMU has exited: polled while it runs only.
+  if (qemu_.running()) add(qemu_.exit_fd(), POLLIN);
   if (!relay_closed_) add(relay_->poll_fd(), POLLIN);
   for (int fd : control_.poll_fds())
     add(fd, static_cast<short>(POLLIN | (control_.wants_write(fd) ? POLLOUT : 0)));
@@ -251,10 +292,7 @@ void ServeSession::loop_once() {
     if (p.revents == 0) continue;
     if (p.fd == qemu_.console_fd()) {
       qemu_.drain_console();
-      if (!guest_ready_ && qemu_.console_saw(kReadyMarker)) {
-        guest_ready_ = true;
-        log("guest: ready");
-      }
+      check_ready();
     } else if (p.fd == qemu_.exit_fd()) {
       if (qemu_.reap()) {
         qemu_.drain_console();
@@ -266,6 +304,7 @@ void ServeSession::loop_once() {
         log("relay: " + s.message());
       }
       for (const auto& e : relay_->take_errors()) log("relay: QEMU: " + e);
+      check_reset();
     } else {
       if (p.revents & POLLOUT) control_.on_writable(p.fd);
       if (p.revents & (POLLIN | POLLHUP | POLLERR)) control_.on_readable(p.fd);

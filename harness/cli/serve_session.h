@@ -39,6 +39,10 @@ class ServeSession {
   void handle(const control::Request& req, ControlServer::Reply reply);
   void fill_status(control::Status& st) const;
   void check_waiters();
+  // After the relay's events: notices a guest reset (the guest is not ready
+  // until the new boot prints its marker).
+  void check_reset();
+  void check_ready();
   void log(const std::string& line);
 
   struct Waiter {
@@ -61,6 +65,11 @@ class ServeSession {
   std::vector<Waiter> waiters_;
   host::Clock::time_point started_ = host::Clock::now();
   bool guest_ready_ = false;
+  std::uint64_t ready_search_from_ = 0;  // console offset where this boot's output starts
+  std::uint64_t resets_seen_ = 0;        // manager_->resets() already handled
+  std::uint32_t boots_ = 0;              // ready markers seen
+  std::uint64_t last_ready_ms_ = 0;
+  std::uint64_t last_reset_ms_ = 0;
   bool quit_ = false;
   bool relay_closed_ = false;
 };

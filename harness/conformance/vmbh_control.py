@@ -135,6 +135,15 @@ class ControlClient:
     def reoffer(self, name: str):
         return self.call(pb.Request(reoffer=pb.Reoffer(name=name)))
 
+    def set_ic_versions(self, name: str, framework: list[str] | tuple[str, ...] = (),
+                        message: list[str] | tuple[str, ...] = ()):
+        """What IC `name` offers at its next negotiation ("3.0" strings, in
+        order); an empty list means that list's default. Returns IcVersions
+        (the lists now in force)."""
+        req = pb.Request(set_ic_versions=pb.SetIcVersions(name=name, framework=list(framework),
+                                                          message=list(message)))
+        return self.call(req).ic_versions
+
     def trace(self, start: int = 0, max_records: int = 0):
         return self.call(pb.Request(read_trace=pb.ReadTrace(**{"from": start}, max_records=max_records))).trace
 

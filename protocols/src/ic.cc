@@ -96,6 +96,33 @@ const char* to_string(IcMsgType type) {
   return "unknown";
 }
 
+const char* hresult_name(std::uint32_t status) {
+  switch (status) {
+    case kHvSOk:
+      return "HV_S_OK";
+    case kHvEFail:
+      return "HV_E_FAIL";
+    case kHvSCont:
+      return "HV_S_CONT";
+    case kHvErrorNotSupported:
+      return "HV_ERROR_NOT_SUPPORTED";
+    case kHvErrorMachineLocked:
+      return "HV_ERROR_MACHINE_LOCKED";
+    case kHvErrorDeviceNotConnected:
+      return "HV_ERROR_DEVICE_NOT_CONNECTED";
+    case kHvInvalidArg:
+      return "HV_INVALIDARG";
+    case kHvGuidNotFound:
+      return "HV_GUID_NOTFOUND";
+    case kHvErrorAlreadyExists:
+      return "HV_ERROR_ALREADY_EXISTS";
+    case kHvErrorDiskFull:
+      return "HV_ERROR_DISK_FULL";
+    default:
+      return nullptr;
+  }
+}
+
 bool is_known(IcMsgType type) {
   switch (type) {
     case IcMsgType::negotiate:

@@ -8,6 +8,7 @@ expected set."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,8 @@ def test_variant_fails_exactly_its_checks(variant, all_kernels, request):
            "--vmbh-image", f"{k.label}={k.image}", "--vmbh-suite", "smoke", "--vmbh-report", str(report),
            "--vmbh-append", append, "-k", f"({keyword}) and not selftest"]
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=BOUND_S)
+    env = dict(os.environ, VMBH_IC_WAIT_S="8")  # the guest is ready before a check starts: 8 s is ample
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=BOUND_S, env=env)
     took = time.monotonic() - t0
     results = json.loads((report / "results.json").read_text())["results"]
     failed = {r["check"] for r in results if r["outcome"] in ("failed", "error")}

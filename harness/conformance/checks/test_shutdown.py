@@ -45,3 +45,19 @@ def test_hibernate_answered_with_failure(fresh):
     time.sleep(1)
     st = g.control.status()
     assert st.qemu_running and g.agent.exec(["true"]).ok
+
+
+def test_forced_reboot_comes_back(fresh):
+    """REBOOT with the force flag: S_OK, QEMU keeps running, and the guest boots again and is ready
+    (REBOOT without force: test_vmbus.py::test_reboot_reconnects)."""
+    force = True
+    g = fresh("reboot-force")
+    wait_ic_ready(g, "shutdown")
+    before = g.control.status()
+    t0 = time.monotonic()
+    r = g.control.shutdown("REBOOT", force=force)
+    assert r.status == S_OK, f"guest answered status {r.status:#x}"
+    wait_for(lambda: g.control.status().boots > before.boots, 120, interval=0.2, what="ready again after REBOOT")
+    st = g.control.status()
+    assert st.qemu_running and st.guest_resets > before.guest_resets, st  # QEMU may report a reboot as 2 resets
+    print(f"ready again {time.monotonic() - t0:.1f} s after the request")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from guest_pool import is_612, wait_ic_ready
+from guest_pool import channel, is_612, wait_for, wait_ic_ready
 
 S_OK = 0
 DAY_NS = 86_400 * 10**9
@@ -84,3 +84,27 @@ def test_ptp_clock_is_hyperv(guest):
     wait_ic_ready(guest, "timesync")
     out = guest.agent.exec(["sh", "-c", "cat /sys/class/ptp/ptp*/clock_name"]).stdout.decode()
     assert "hyperv" in out.split(), f"PTP clocks: {out!r}"
+
+
+@pytest.mark.parametrize("version", ["3.0", "4.0"])
+def test_sync_with_message_version(clock, version):
+    """With the host offering only timesync message version 3.0 (or 4.0), the guest negotiates it and a SYNC
+    from a day off puts the clock within 1 s of host time."""
+    try:
+        clock.control.set_ic_versions("timesync", message=[version])
+        clock.control.rescind("timesync")
+        wait_for(lambda: channel(clock, "timesync").state != "open", 30, what="timesync released")
+        clock.control.reoffer("timesync")
+        f = wait_ic_ready(clock, "timesync")
+        assert f.get("message_version") == version, f
+        set_guest_clock(clock, -86_400)
+        assert clock.control.timesync("SYNC").status == S_OK
+        time.sleep(0.3)
+        off = guest_offset_s(clock)
+        assert abs(off) < 1.0, f"guest clock {off:+.3f} s from host time after a v{version} SYNC"
+    finally:
+        clock.control.set_ic_versions("timesync")
+        clock.control.rescind("timesync")
+        wait_for(lambda: channel(clock, "timesync").state != "open", 30, what="timesync released")
+        clock.control.reoffer("timesync")
+        wait_ic_ready(clock, "timesync")

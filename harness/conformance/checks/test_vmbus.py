@@ -83,6 +83,37 @@ def test_rescind_and_reoffer(guest, name):
     wait_for(lambda: channel(guest, name).state in ("rescinded", "released", "gone"), 30,
              what=f"{name} released after the rescind")
     guest.control.reoffer(name)
-    f = wait_ic_ready(guest, name, timeout=30)
+    f = wait_ic_ready(guest, name)
     assert f.get("message_version"), f
     SERVICE_WORKS[name](guest)
+
+
+def reconnect_agent(g) -> None:
+    """The agent port is a new one after a reboot: drop the old connection."""
+    if g._agent is not None:
+        g._agent.close()
+        g._agent = None
+
+
+@pytest.mark.smoke
+@pytest.mark.fresh_guest
+def test_reboot_reconnects(fresh):
+    """Guest reboot: the guest resets, connects to VMBus again with a new INITIATE_CONTACT, reopens every IC
+    channel, and heartbeat and KVP work afterwards."""
+    g = fresh("reboot")
+    wait_ic_ready(g, "shutdown")
+    before = g.control.status()
+    r = g.control.shutdown("REBOOT")
+    assert r.status == S_OK, f"REBOOT: status {r.status:#x}"
+    st = wait_for(lambda: (s := g.control.status()).boots > before.boots and s, 120, interval=0.2,
+                  what="the guest ready again after the reboot")
+    assert st.guest_resets > before.guest_resets and st.qemu_running
+    assert st.vmbus_connects == before.vmbus_connects + 1, st
+    assert st.vmbus_version == "5.3"
+    print(f"reboot: ready again {(st.last_ready_ms - st.last_reset_ms) / 1000:.1f} s after the reset; "
+          f"unloads {before.unloads} -> {st.unloads}")
+    reconnect_agent(g)
+    for name in IC_CHANNELS:
+        if ic_expected_open(g, name):
+            wait_ic_ready(g, name)
+    ics_work(g)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -491,7 +492,10 @@ TEST(Lifecycle, UnloadClosesEverythingAndAllowsAFreshSession) {
   EXPECT_FALSE(h.mgr.negotiated_version());
   EXPECT_EQ(h.state(1), "pending");
   EXPECT_EQ(h.state(2), "rescinded");
+  EXPECT_EQ(h.mgr.unloads(), 1u);
+  EXPECT_EQ(h.mgr.contacts_accepted(), 1u);
   h.connect_and_offer();
+  EXPECT_EQ(h.mgr.contacts_accepted(), 2u);
   EXPECT_EQ(h.guest.offers().size(), 1u) << "a rescinded channel stays gone";
   auto c = h.guest.open(1, 2, 2);
   ASSERT_TRUE(c) << c.message();
@@ -508,7 +512,14 @@ TEST(Lifecycle, GuestResetForgetsTheSession) {
   EXPECT_EQ(dev->closes[0], "the guest was reset");
   EXPECT_FALSE(h.mgr.negotiated_version());
   EXPECT_EQ(h.state(1), "pending");
+  EXPECT_EQ(h.mgr.resets(), 1u);
+  EXPECT_EQ(h.mgr.unloads(), 0u);
+  // The reset dropped the transport's registrations; the manager makes them again.
+  EXPECT_EQ(h.t.message_connections(), (std::set<std::uint32_t>{1, 4}));
+  EXPECT_TRUE(h.t.event_connections().empty());
   h.connect_and_offer();
+  EXPECT_EQ(h.mgr.contacts_accepted(), 2u);
+  EXPECT_EQ(h.t.event_connections(), (std::set<std::uint32_t>{0x11}));
   auto c = h.guest.open(1, 2, 2);
   ASSERT_TRUE(c) << c.message();
   EXPECT_EQ(h.roundtrip(**c, "after reset"), "after reset");

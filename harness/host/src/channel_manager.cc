@@ -45,6 +45,10 @@ ChannelManager::~ChannelManager() {
 Status ChannelManager::start() {
   transport_.set_events(this);
   started_ = true;
+  return register_message_connections();
+}
+
+Status ChannelManager::register_message_connections() {
   for (std::uint32_t id : {proto::kVmbusMessageConnectionId, proto::kVmbusMessageConnectionId4}) {
     Status s = transport_.add_message_connection(id);
     if (!s)
@@ -355,7 +359,10 @@ void ChannelManager::on_initiate_contact(std::uint32_t connection_id, const prot
   r.version_supported = ok ? 1 : 0;
   r.connection_state = 0;
   r.msg_conn_id = requested >= proto::raw(VmbusVersion::win10_v5) ? proto::kVmbusMessageConnectionId : 0;
-  if (ok) version_ = *known;
+  if (ok) {
+    version_ = *known;
+    ++contacts_accepted_;
+  }
   (void)post(r);
   if (ok) {
     log("connected at VMBus " + vstr(requested) + ", messages to VP " + std::to_string(msg_vp_) + " SINT " +
@@ -607,11 +614,12 @@ void ChannelManager::on_modify_channel(const proto::ModifyChannel& m) {
 }
 
 void ChannelManager::on_unload() {
+  ++unloads_;
   drop_session("the guest unloaded VMBus");
   (void)post(proto::UnloadResponse{});
 }
 
-void ChannelManager::drop_session(const std::string& why) {
+void ChannelManager::drop_session(const std::string& why, bool registrations_gone) {
   for (auto& [relid, c] : channels_) {
     if (c.ring) close_ring(c, why);
     switch (c.state) {
@@ -629,7 +637,9 @@ void ChannelManager::drop_session(const std::string& why) {
         break;
     }
   }
-  for (const auto& [conn, relid] : relid_by_connection_) (void)transport_.remove_event_connection(conn);
+  if (!registrations_gone) {
+    for (const auto& [conn, relid] : relid_by_connection_) (void)transport_.remove_event_connection(conn);
+  }
   relid_by_connection_.clear();
   assembling_.clear();
   gpadls_.clear();
@@ -639,10 +649,15 @@ void ChannelManager::drop_session(const std::string& why) {
 }
 
 void ChannelManager::on_guest_reset() {
+  ++resets_;
   log("guest reset: every channel is closed and the session forgotten");
-  drop_session("the guest was reset");
+  // The relay dropped every registration with the reset (relay-protocol.md):
+  // without the message connections again the rebooted guest's
+  // INITIATE_CONTACT would fail with HV_STATUS_INVALID_CONNECTION_ID.
+  drop_session("the guest was reset", true);
   msg_vp_ = options_.vp;
   msg_sint_ = options_.sint;
+  if (Status s = register_message_connections(); !s) log(s.message());
 }
 
 void ChannelManager::on_transport_closed(const std::string& why) {

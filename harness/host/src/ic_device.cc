@@ -48,41 +48,7 @@ std::string to_string(proto::IcVersion v) { return std::to_string(v.major) + "."
 std::string hresult_string(std::uint32_t status) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08" PRIx32, status);
-  const char* name = nullptr;
-  switch (status) {
-    case proto::kHvSOk:
-      name = "HV_S_OK";
-      break;
-    case proto::kHvEFail:
-      name = "HV_E_FAIL";
-      break;
-    case proto::kHvSCont:
-      name = "HV_S_CONT";
-      break;
-    case proto::kHvErrorNotSupported:
-      name = "HV_ERROR_NOT_SUPPORTED";
-      break;
-    case proto::kHvErrorMachineLocked:
-      name = "HV_ERROR_MACHINE_LOCKED";
-      break;
-    case proto::kHvErrorDeviceNotConnected:
-      name = "HV_ERROR_DEVICE_NOT_CONNECTED";
-      break;
-    case proto::kHvInvalidArg:
-      name = "HV_INVALIDARG";
-      break;
-    case proto::kHvGuidNotFound:
-      name = "HV_GUID_NOTFOUND";
-      break;
-    case proto::kHvErrorAlreadyExists:
-      name = "HV_ERROR_ALREADY_EXISTS";
-      break;
-    case proto::kHvErrorDiskFull:
-      name = "HV_ERROR_DISK_FULL";
-      break;
-    default:
-      break;
-  }
+  const char* name = proto::hresult_name(status);
   return name ? std::string(buf) + " (" + name + ")" : std::string(buf);
 }
 

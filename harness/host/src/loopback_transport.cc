@@ -127,6 +127,8 @@ void LoopbackTransport::guest_reset() {
   actions_.clear();
   inbox_.clear();
   events_set_.clear();
+  message_connections_.clear();
+  event_connections_.clear();
   actions_.push_back(Action{Action::Kind::reset, 0, 0, 0, {}, {}});
 }
 

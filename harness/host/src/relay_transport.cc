@@ -176,8 +176,9 @@ RelayListener::~RelayListener() {
   }
 }
 
-Result<std::unique_ptr<RelayTransport>> RelayListener::accept(const std::string& ram_path,
-                                                              std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<RelayTransport>> RelayListener::accept(
+    const std::string& ram_path, std::chrono::milliseconds timeout,
+    std::optional<std::chrono::milliseconds> hello_timeout) {
   if (fd_ < 0) return Status::fail("relay: the listener is closed");
   const auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -193,7 +194,8 @@ Result<std::unique_ptr<RelayTransport>> RelayListener::accept(const std::string&
       return Status::fail(std::string("relay: accept failed: ") + std::strerror(errno));
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    return RelayTransport::connect(fd, ram_path, std::max(left, std::chrono::milliseconds(1000)));
+    return RelayTransport::connect(fd, ram_path,
+                                   hello_timeout.value_or(std::max(left, std::chrono::milliseconds(1000))));
   }
 }
 
@@ -237,7 +239,7 @@ Result<std::unique_ptr<RelayTransport>> RelayTransport::connect(int fd, const st
       new RelayTransport(fd, std::move(*hello), std::move(ram.value()), std::move(reader)));
   if (t->hello_.version < proto::kRelayRefTimeVersion) {
     t->ref_unavailable_ = "QEMU's vmbus-relay is version " + std::to_string(t->hello_.version) +
-                          " (no REF_TIME; patch 0011 adds it)";
+                          " (no REF_TIME; patch 0012 adds it)";
   } else if (Status st = t->request_reference_time(); !st) {
     return st;
   }

@@ -4,7 +4,7 @@
 #include <span>
 
 #include "vmbh/protocols/describe.h"
-#include "vmbh/protocols/packet.h"
+#include "vmbh/protocols/describe_ic.h"
 #include "vmbh/protocols/synic.h"
 
 namespace vmbh::host {
@@ -67,6 +67,7 @@ std::string TracePrinter::line(const trace::TraceRecord& r) {
                  : fmt("vp%llu sint%llu ", r.vp(), r.sint()) + fmt("event flag %llu", r.flag());
       break;
     case trace::GUEST_RESET:
+      ic_channels_.clear();  // the guest's drivers start over, negotiations too
       out += "guest reset";
       break;
     case trace::TRANSPORT_CLOSED:
@@ -77,13 +78,13 @@ std::string TracePrinter::line(const trace::TraceRecord& r) {
       break;
     case trace::RING_PACKET: {
       out += fmt("relid %llu ", r.relid()) + r.device() + " ";
-      auto p = proto::decode_packet(payload);
-      if (!p) {
-        out += "undecodable packet (" + p.error().message() + ")";
-      } else {
-        out += fmt("packet type %llu trans_id %#llx", p->desc.type, p->desc.trans_id) +
-               fmt(", %llu bytes", payload.size());
+      if (!proto::ic_service_of_device(r.device())) {
+        out += proto::describe_packet_summary(payload);
+        break;
       }
+      IcChannel& ch = ic_channels_[r.relid()];
+      if (ch.device != r.device()) ch = IcChannel{r.device(), {}};
+      out += proto::describe_ic_packet(r.device(), payload, ch.versions);
       break;
     }
     default:

@@ -86,8 +86,13 @@ TEST(LoopbackTransport, ResetDropsPendingStateAndCloseEndsDispatch) {
   const std::array<std::byte, 8> msg{};
   ASSERT_EQ(t.guest_post_message(0, 1, 1, msg), proto::HvStatus::success);
   ASSERT_TRUE(t.post_message(0, 2, 1, msg));
+  ASSERT_TRUE(t.add_event_connection(0x11));
   t.guest_reset();
   EXPECT_EQ(t.pending_messages(), 0u);
+  // Like QEMU's relay: the host has to register its connections again.
+  EXPECT_TRUE(t.message_connections().empty());
+  EXPECT_TRUE(t.event_connections().empty());
+  EXPECT_EQ(t.guest_post_message(0, 1, 1, msg), proto::HvStatus::invalid_connection_id);
   ASSERT_TRUE(t.dispatch());
   EXPECT_EQ(r.seen, (std::vector<std::string>{"reset"}));
   t.close("test over");

@@ -160,6 +160,14 @@ TEST_F(RelayTransportTest, ListenerAcceptsQemuAndTimesOutWithoutIt) {
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
   ASSERT_EQ(::connect(qemu_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  // Connected but no HELLO yet (QEMU still building the machine): the caller
+  // chooses how long HELLO may take, independently of the accept timeout.
+  auto late = listener->accept(ram_path_, 50ms, 300ms);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.message(), "relay: no HELLO from QEMU within 0.3 s");
+  ::close(std::exchange(qemu_, -1));
+  qemu_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(qemu_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
   qemu_sends(hello());
   auto t = listener->accept(ram_path_, 2s);
   ASSERT_TRUE(t.ok()) << t.message();

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -9,6 +10,10 @@
 #include "vmbh/host/trace_file.h"
 #include "vmbh/host/trace_print.h"
 #include "vmbh/host/tracing_transport.h"
+#include "vmbh/protocols/ic.h"
+#include "vmbh/protocols/kvp.h"
+#include "vmbh/protocols/packet.h"
+#include "vmbh/protocols/timesync.h"
 #include "vmbh/protocols/vmbus.h"
 
 namespace vmbh::host {
@@ -118,6 +123,109 @@ TEST(Trace, RecordsBothDirectionsAndPrintsThemDecoded) {
   EXPECT_NE(lines[5].find("guest reset"), std::string::npos);
   EXPECT_NE(lines[6].find("transport closed: QEMU exited"), std::string::npos);
   std::remove(path.c_str());
+}
+
+trace::TraceRecord ring_record(trace::Direction d, std::uint32_t relid, const std::string& device,
+                               const proto::Bytes& ic_message) {
+  trace::TraceRecord r;
+  r.set_direction(d);
+  r.set_kind(trace::RING_PACKET);
+  r.set_relid(relid);
+  r.set_device(device);
+  const proto::Bytes packet = proto::encode(proto::InbandPacket{0, 7, ic_message});
+  r.set_payload(reinterpret_cast<const char*>(packet.data()), packet.size());
+  return r;
+}
+
+proto::Bytes timesync_v3_sample() {
+  proto::TimesyncData m;
+  m.parenttime = proto::kHvTimeUnixEpoch;
+  m.childtime = 11;
+  m.flags = proto::kTimesyncFlagSample;
+  return proto::encode_ic_message(proto::make_ic_request_header(proto::IcMsgType::timesync, {3, 0}, {3, 0}),
+                                  proto::encode_to_bytes(m));
+}
+
+// A negotiation on relid 3 chooses timesync 3.0; the printer reads that
+// channel's later samples in the 3.0 layout, other channels as usual.
+std::vector<trace::TraceRecord> ic_records() {
+  auto offer = proto::host_negotiate_offer(proto::kLinuxUtilFrameworkVersions, proto::kLinuxTimesyncVersions);
+  const std::array<proto::IcVersion, 1> v3_only{{{3, 0}}};
+  auto reply = proto::linux_negotiate_reply(*offer, proto::kLinuxUtilFrameworkVersions, v3_only);
+  auto kvp =
+      proto::encode_kvp(proto::KvpSet{proto::KvpPool::automatic, "HostName", proto::KvpValue::string("h1")});
+  trace::TraceRecord reset;
+  reset.set_kind(trace::GUEST_RESET);
+  return {
+      ring_record(trace::HOST_TO_GUEST, 3, "timesync", *offer),
+      ring_record(trace::GUEST_TO_HOST, 3, "timesync", reply->packet),
+      ring_record(trace::HOST_TO_GUEST, 3, "timesync", timesync_v3_sample()),
+      ring_record(trace::HOST_TO_GUEST, 4, "kvp",
+                  proto::encode_ic_message(
+                      proto::make_ic_request_header(proto::IcMsgType::kvp_exchange, {3, 0}, {4, 0}), *kvp)),
+      ring_record(trace::HOST_TO_GUEST, 5, "netvsc", proto::Bytes(8)),
+      reset,
+      // After a reset nothing is negotiated: the newest (4.0) layout again.
+      ring_record(trace::HOST_TO_GUEST, 3, "timesync", timesync_v3_sample()),
+  };
+}
+
+TEST(Trace, RingPacketsPrintTheirIcMessagesDecoded) {
+  TracePrinter printer;
+  std::vector<std::string> lines;
+  for (const auto& r : ic_records()) lines.push_back(printer.line(r));
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_NE(
+      lines[0].find("h->g relid 3 timesync trans_id 0x7: negotiate framework=3.0 version=4.0 status=HV_S_OK "
+                    "icflags=transaction|request offered_framework=[3.0,1.0] offered_version=[4.0,3.0,1.0]"),
+      std::string::npos)
+      << lines[0];
+  EXPECT_NE(
+      lines[1].find("g->h relid 3 timesync trans_id 0x7: negotiate framework=3.0 version=4.0 "
+                    "status=HV_S_OK icflags=transaction|response chosen_framework=3.0 chosen_version=3.0"),
+      std::string::npos)
+      << lines[1];
+  EXPECT_NE(
+      lines[2].find("timesync framework=3.0 version=3.0 status=HV_S_OK icflags=transaction|request "
+                    "parenttime=1970-01-01T00:00:00.0000000Z flags=SAMPLE childtime=11 roundtriptime=0"),
+      std::string::npos)
+      << lines[2];
+  EXPECT_NE(lines[3].find("relid 4 kvp trans_id 0x7: kvp_exchange framework=3.0 version=4.0 status=HV_S_OK "
+                          "icflags=transaction|request op=SET pool=AUTO key=\"HostName\" value=\"h1\""),
+            std::string::npos)
+      << lines[3];
+  EXPECT_NE(lines[4].find("relid 5 netvsc packet type 6 trans_id 0x7, 24 bytes"), std::string::npos)
+      << lines[4];
+  EXPECT_NE(lines[6].find("parenttime=1970-01-01T00:00:00.0000000Z flags=PROBE vmreferencetime=11 "),
+            std::string::npos)
+      << lines[6];
+}
+
+TEST(Trace, FollowingSkippedRecordsKeepsTheNegotiatedLayout) {
+  const auto records = ic_records();
+  TracePrinter from_start;
+  TracePrinter mid_trace;
+  for (std::size_t i = 0; i < 2; ++i) {
+    (void)from_start.line(records[i]);
+    mid_trace.follow(records[i]);
+  }
+  const std::string line = mid_trace.line(records[2]);
+  EXPECT_EQ(line, from_start.line(records[2]));
+  EXPECT_NE(line.find("childtime=11"), std::string::npos) << line;
+  // Without the negotiation the sample is read in the 4.0 layout.
+  TracePrinter fresh;
+  EXPECT_EQ(fresh.line(records[2]).find("childtime="), std::string::npos);
+}
+
+TEST(Trace, ARelidTakenOverByAnotherDeviceForgetsTheOldVersions) {
+  const auto records = ic_records();
+  TracePrinter printer;
+  for (std::size_t i = 0; i < 2; ++i) (void)printer.line(records[i]);
+  trace::TraceRecord other = records[3];
+  other.set_relid(3);  // kvp now on relid 3
+  EXPECT_NE(printer.line(other).find("op=SET pool=AUTO"), std::string::npos);
+  const trace::TraceRecord& back = records[2];  // a timesync channel again on relid 3: nothing negotiated
+  EXPECT_NE(printer.line(back).find("vmreferencetime=11"), std::string::npos);
 }
 
 TEST(Trace, TruncatedAndForeignFilesAreReportedNotMisread) {

@@ -265,7 +265,7 @@ HV_X64_MSR_TIME_REF_COUNT = 0x40000020
 
 
 def test_reference_time_through_relay(qemu, image, probe, tmp_path):
-    """REF_TIME (patch 0011) gives the host the guest's reference time: two
+    """REF_TIME (patch 0012) gives the host the guest's reference time: two
     answers 1 s of host time apart differ by 10,000,000 (100 ns units) within
     1 %, and within their round trips of the host's own clock; the guest's own
     TIME_REF_COUNT (rdmsr on vCPU 0 through /dev/cpu/0/msr, msr.ko taken from

@@ -81,6 +81,8 @@ inline constexpr std::uint32_t kHvInvalidArg = 0x80070057;
 inline constexpr std::uint32_t kHvGuidNotFound = 0x80041002;
 inline constexpr std::uint32_t kHvErrorAlreadyExists = 0x80070050;
 inline constexpr std::uint32_t kHvErrorDiskFull = 0x80070070;
+// The Linux name of a status code above ("HV_E_FAIL"); nullptr for any other value.
+const char* hresult_name(std::uint32_t status);
 
 struct IcVersion {
   std::uint16_t major = 0;

@@ -81,7 +81,7 @@ class ChannelManager final : public HostEvents {
   ChannelManager& operator=(const ChannelManager&) = delete;
 
   // Registers this as the transport's event sink and the message connection
-  // ids 1 and 4.
+  // ids 1 and 4 (again after every guest reset, which drops registrations).
   Status start();
 
   // Returns the child relid (0 if all 2047 are in use). Offered as soon as the
@@ -105,6 +105,12 @@ class ChannelManager final : public HostEvents {
   std::uint64_t generation() const { return generation_; }
   // The number of log lines so far (tests check that rejections are logged).
   std::uint64_t log_lines() const { return log_lines_; }
+  // Session counters since start: INITIATE_CONTACTs accepted, UNLOADs
+  // answered, guest resets. A reboot shows as unload (if the guest's kernel
+  // sends one), reset, then a new accepted contact.
+  std::uint64_t contacts_accepted() const { return contacts_accepted_; }
+  std::uint64_t unloads() const { return unloads_; }
+  std::uint64_t resets() const { return resets_; }
 
   // ---- HostEvents
   void on_guest_message(std::uint32_t vp, std::uint32_t connection_id, std::uint32_t message_type,
@@ -154,8 +160,10 @@ class ChannelManager final : public HostEvents {
   void close_ring(Channel& c, const std::string& why);
   void drain(Channel& c);
   // Closes every open channel and forgets the session: unload, reset, a new
-  // INITIATE_CONTACT.
-  void drop_session(const std::string& why);
+  // INITIATE_CONTACT. `registrations_gone`: the transport already dropped the
+  // event connections (a reset), so they are forgotten, not removed.
+  void drop_session(const std::string& why, bool registrations_gone = false);
+  Status register_message_connections();
   bool pfns_in_ram(const proto::Gpadl& g, std::string& bad) const;
   Channel* find(std::uint32_t relid);
   std::string channel_name(const Channel& c) const;
@@ -176,6 +184,9 @@ class ChannelManager final : public HostEvents {
   std::uint32_t next_relid_ = 1;
   std::uint64_t generation_ = 0;
   std::uint64_t log_lines_ = 0;
+  std::uint64_t contacts_accepted_ = 0;
+  std::uint64_t unloads_ = 0;
+  std::uint64_t resets_ = 0;
 };
 
 }  // namespace vmbh::host

@@ -54,6 +54,8 @@ class FcopyDevice : public IcDevice {
                  DoneStatus done);
 
   FcopyGuest guest() const { return fcopy_options_.guest; }
+  // How long each step of the next copies waits for the guest (default: FcopyOptions::timeout).
+  void set_timeout(Clock::duration t) { fcopy_options_.timeout = t; }
   DeviceFacts facts() const override;
 
  private:

@@ -55,6 +55,8 @@ class KvpDevice : public IcDevice {
   // non-S_OK status fails with that status.
   void enumerate_all(proto::KvpPool pool, Done<std::vector<proto::KvpEntry>> done);
 
+  // How long the next requests wait for the guest (default: KvpOptions::timeout).
+  void set_timeout(Clock::duration t) { options_.timeout = t; }
   DeviceFacts facts() const override;
 
  private:

@@ -66,8 +66,9 @@ class LoopbackTransport final : public Transport {
                                      std::uint32_t message_type, proto::ByteSpan payload);
   // HvSignalEvent on an event connection (flag number 0, as Linux uses it).
   proto::HvStatus guest_signal_event(std::uint32_t vp, std::uint32_t connection_id);
-  // The guest was reset: queued guest actions and undelivered host messages
-  // and events are dropped, then on_guest_reset is delivered by dispatch().
+  // The guest was reset: queued guest actions, undelivered host messages and
+  // events, and every registered connection are dropped (as QEMU's relay
+  // does), then on_guest_reset is delivered by dispatch().
   void guest_reset();
   // The "VM" went away: on_transport_closed(why) on the next dispatch(), and
   // every later dispatch() fails.

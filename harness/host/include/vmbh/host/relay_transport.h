@@ -50,9 +50,13 @@ class RelayListener {
   ~RelayListener();
 
   // Waits for QEMU's connection ("QEMU did not connect within N s"), then
-  // runs the HELLO handshake (RelayTransport::connect).
-  Result<std::unique_ptr<RelayTransport>> accept(const std::string& ram_path,
-                                                 std::chrono::milliseconds timeout);
+  // runs the HELLO handshake (RelayTransport::connect) for `hello_timeout`
+  // (default: what is left of `timeout`, at least 1 s). QEMU connects while
+  // it builds the machine and sends HELLO when that is done, which takes
+  // seconds on a loaded machine.
+  Result<std::unique_ptr<RelayTransport>> accept(
+      const std::string& ram_path, std::chrono::milliseconds timeout,
+      std::optional<std::chrono::milliseconds> hello_timeout = std::nullopt);
   const std::string& path() const { return path_; }
 
  private:

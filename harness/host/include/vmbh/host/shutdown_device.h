@@ -34,11 +34,12 @@ class ShutdownDevice : public IcDevice {
   void request(proto::ShutdownAction action, bool force, Done<std::uint32_t> done);
   void request(const ShutdownParams& params, Done<std::uint32_t> done);
 
+  static constexpr Clock::duration kDefaultTimeout = std::chrono::seconds(10);
   void set_timeout(Clock::duration t) { timeout_ = t; }
   DeviceFacts facts() const override;
 
  private:
-  Clock::duration timeout_ = std::chrono::seconds(10);
+  Clock::duration timeout_ = kDefaultTimeout;
   std::optional<std::uint32_t> last_flags_;
   std::optional<std::uint32_t> last_status_;
 };

@@ -53,6 +53,8 @@ class TimesyncDevice : public IcDevice {
   std::uint64_t host_time() const;  // host_clock() + offset (wrapping like the u64 field)
   bool uses_ref_layout() const { return proto::timesync_uses_ref_data(message_version()); }
 
+  // How long the next requests wait for the guest (default: TimesyncOptions::timeout).
+  void set_timeout(Clock::duration t) { options_.timeout = t; }
   DeviceFacts facts() const override;
 
  private:

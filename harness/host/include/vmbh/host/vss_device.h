@@ -41,6 +41,12 @@ class VssDevice : public IcDevice {
   void request(proto::VssOp op, std::uint32_t flags, Done<VssResult> done);
   void request(const proto::VssMessage& message, Done<VssResult> done);
 
+  // How long the next requests wait for the guest, FREEZE included (defaults:
+  // VssOptions::timeout and freeze_timeout).
+  void set_timeouts(Clock::duration t, Clock::duration freeze) {
+    options_.timeout = t;
+    options_.freeze_timeout = freeze;
+  }
   DeviceFacts facts() const override;
 
  private:
