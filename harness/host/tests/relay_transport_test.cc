@@ -383,7 +383,7 @@ TEST_F(RelayTransportTest, VersionOneQemuIsNeverAsked) {
   EXPECT_FALSE(host_sent_more());
   EXPECT_FALSE(t->reference_time(RelayTransport::Clock::now()).has_value());
   EXPECT_EQ(t->reference_time_unavailable(),
-            "QEMU's vmbus-relay is version 1 (no REF_TIME; patch 0011 adds it)");
+            "QEMU's vmbus-relay is version 1 (no REF_TIME; patch 0012 adds it)");
 }
 
 TEST_F(RelayTransportTest, AnswerReadByARegistrationIsTakenThere) {
