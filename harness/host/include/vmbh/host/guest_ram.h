@@ -77,10 +77,11 @@ class GuestRam {
   // Keep up to `n` released mappings and hand one out again when the same
   // frames are mapped: an mmap per run of pages, its munmap (a TLB flush) and
   // the page faults of a fresh mapping are most of what opening a channel
-  // costs in-process. A cached mapping is inaccessible (PROT_NONE) until it is
-  // handed out again, so a use after release still faults, and then shows the
-  // file like a fresh one: reuse is invisible except in addresses. Mappings of
-  // more than 64 pages are not cached. 0 (the default): unmap on release.
+  // costs in-process. A cached mapping is poisoned for ASan until it is
+  // handed out again (a use after release is reported like a use of freed
+  // heap; without ASan it goes unnoticed), and then shows the file like a
+  // fresh one: reuse is invisible except in addresses. Mappings of more than
+  // 64 pages are not cached. 0 (the default): unmap on release.
   void set_mapping_cache(std::size_t n);
   // From now on, remember the frames of every mapping handed out, so that
   // zero_touched() can return RAM to all zeroes without writing the rest.
