@@ -9,6 +9,9 @@
 namespace vmbh::fuzz::host_guest {
 
 inline constexpr std::uint64_t kRamBytes = std::uint64_t{2} * 1024 * 1024;
+// Ring mappings kept across inputs: each input opens the same channels on the
+// same pages, so their mappings are made once (LoopbackOptions::cached_mappings).
+inline constexpr std::size_t kCachedMappings = 64;
 inline constexpr std::uint32_t kDevices = 6;  // relids 1..6: heartbeat, shutdown, timesync, kvp, vss, fcopy
 inline constexpr std::size_t kMaxSteps = 96;
 inline constexpr std::uint32_t kRawGpadlBase = 0x70000;

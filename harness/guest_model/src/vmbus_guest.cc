@@ -83,10 +83,14 @@ Result<std::optional<proto::Bytes>> GuestChannel::receive() {
 
 VmbusGuest::VmbusGuest(host::LoopbackTransport& transport, GuestOptions options)
     : transport_(transport), options_(options) {
+  // The loopback's RAM is one region at guest-physical 0.
   const auto& regions = transport_.ram().regions();
-  const std::uint64_t size = regions.empty() ? 0 : regions.front().size;
-  if (auto m = transport_.ram().map_range(0, size)) ram_view_ = std::move(m).value();
-  page_used_.assign(ram_view_.bytes().size() / kPage, false);
+  const std::uint64_t size = regions.empty() || regions.front().gpa != 0 ? 0 : regions.front().size;
+  page_used_.assign(size / kPage, false);
+  // A session of a few channels fits without regrowing (the fuzzers build a
+  // model per input).
+  received_.reserve(64);
+  ic_exchanges_.reserve(32);
   for (std::uint64_t p = 0; p < options_.reserved_pages && p < page_used_.size(); ++p) page_used_[p] = true;
 }
 
@@ -94,7 +98,14 @@ VmbusGuest::~VmbusGuest() = default;
 
 std::span<std::byte> VmbusGuest::page(std::uint64_t pfn) {
   if (pfn >= page_used_.size()) return {};
-  return ram_view_.bytes().subspan(pfn * kPage, kPage);
+  auto it = page_views_.find(pfn);
+  if (it == page_views_.end()) {
+    const std::array<std::uint64_t, 1> one{pfn};
+    auto m = transport_.ram().map_pages(one);
+    if (!m) return {};
+    it = page_views_.emplace(pfn, std::move(m).value()).first;
+  }
+  return it->second.bytes();
 }
 
 Result<std::vector<std::uint64_t>> VmbusGuest::alloc_pages(std::size_t n) {
@@ -106,10 +117,8 @@ Result<std::vector<std::uint64_t>> VmbusGuest::alloc_pages(std::size_t n) {
   }
   if (out.size() < n)
     return Status::fail("guest model: out of guest RAM for " + std::to_string(n) + " pages");
-  for (std::uint64_t p : out) {
-    page_used_[p] = true;
-    std::memset(page(p).data(), 0, kPage);
-  }
+  if (Status s = transport_.ram().zero_pages(out); !s) return s;
+  for (std::uint64_t p : out) page_used_[p] = true;
   return out;
 }
 

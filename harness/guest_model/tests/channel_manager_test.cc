@@ -4,13 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "vmbh/guest_model/vmbus_guest.h"
 #include "vmbh/host/loopback_transport.h"
+#include "vmbh/protocols/describe.h"
 #include "vmbh/protocols/heartbeat.h"
 #include "vmbh/protocols/ic.h"
 
@@ -133,6 +136,90 @@ class Harness {
   VmbusGuest guest;
   std::map<std::string, std::uint32_t> relids;
 };
+
+// ---------------------------------------------------------------------------
+// Reuse of one transport across sessions (what host_guest_fuzzer does)
+
+// A session that leaves RAM dirty where the guest model allocated and where
+// it did not (a ring GPADL on pages it never handed out, written by both
+// sides), and a log of everything either side saw, RAM included.
+std::vector<std::string> session_transcript(LoopbackTransport& t) {
+  std::vector<std::string> out;
+  {
+    ChannelManager mgr(t, {.log = [&](const std::string& l) { out.push_back(l); }});
+    EXPECT_TRUE(mgr.start());
+    const std::uint32_t a = mgr.add_device(std::make_unique<EchoDevice>("a"));
+    const std::uint32_t b = mgr.add_device(std::make_unique<EchoDevice>("b"));
+    VmbusGuest guest(t, {.scatter_pages = true});
+    EXPECT_TRUE(guest.connect());
+    EXPECT_TRUE(guest.request_offers());
+    auto ca = guest.open(a, 3, 3);
+    EXPECT_TRUE(ca) << ca.message();
+    if (ca) {
+      EXPECT_TRUE((*ca)->send_inband(bytes_of("ping"), 5));
+      EXPECT_TRUE(guest.pump());
+      auto r = (*ca)->receive();
+      out.push_back(r && r->has_value() ? "echo " + std::to_string((*r)->size()) : "no echo");
+    }
+    const std::vector<std::uint64_t> stray{200, 201, 202, 203};  // never allocated by the model
+    auto g = guest.create_gpadl(b, stray);
+    EXPECT_TRUE(g) << g.message();
+    if (g) {
+      proto::OpenChannel o;
+      o.child_relid = b;
+      o.open_id = b;
+      o.ringbuffer_gpadl = *g;
+      o.downstream_ringbuffer_page_offset = 2;
+      EXPECT_EQ(guest.post(o), proto::HvStatus::success);
+      EXPECT_TRUE(guest.pump());
+      auto m = t.ram().map_pages(stray);
+      EXPECT_TRUE(m);
+      auto ring = proto::RingView::create(m->bytes().first(std::size_t{2} * 4096));
+      EXPECT_TRUE(ring);
+      auto d = *proto::make_descriptor(proto::PacketType::data_inband, 0, 9, 16, 8);
+      const auto desc = proto::encode_descriptor(d);
+      const proto::Bytes body = bytes_of("stray-pg");
+      const std::array<proto::ByteSpan, 2> parts{proto::ByteSpan(desc), proto::ByteSpan(body)};
+      EXPECT_TRUE(ring->write(parts));
+      EXPECT_EQ(t.guest_signal_event(0, 0x10 + b), proto::HvStatus::success);
+      EXPECT_TRUE(guest.pump());
+    }
+    EXPECT_TRUE(guest.close(a));
+    for (const auto& m : guest.received()) out.push_back(proto::describe(m));
+    for (const auto& c : mgr.channels()) out.push_back(c.name + " " + c.state);
+    out.push_back("posted " + std::to_string(t.host_messages_posted()) + " signals " +
+                  std::to_string(t.host_signals()) + "/" + std::to_string(t.guest_signals()));
+  }
+  auto ram = t.ram().map_range(0, t.ram().regions().front().size);
+  EXPECT_TRUE(ram);
+  std::size_t nonzero = 0;
+  std::string pages;
+  for (std::size_t p = 0; p < ram->bytes().size() / 4096; ++p) {
+    std::uint64_t sum = 0;
+    for (std::byte x : ram->bytes().subspan(p * 4096, 4096)) sum = sum * 31 + std::to_integer<unsigned>(x);
+    if (sum != 0) {
+      ++nonzero;
+      pages += " " + std::to_string(p) + ":" + std::to_string(sum);
+    }
+  }
+  out.push_back("ram" + pages);
+  EXPECT_GT(nonzero, 4u) << "the session should leave RAM dirty";
+  return out;
+}
+
+TEST(Reuse, ASessionOnAResetTransportReplaysExactlyLikeOnAFreshOne) {
+  constexpr std::uint64_t kRam = std::uint64_t{256} * 4096;
+  auto fresh = LoopbackTransport::create({.ram_size = kRam, .vp_count = 4});
+  ASSERT_TRUE(fresh);
+  const std::vector<std::string> expected = session_transcript(*fresh);
+
+  auto reused = LoopbackTransport::create({.ram_size = kRam, .vp_count = 4, .cached_mappings = 16});
+  ASSERT_TRUE(reused);
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(session_transcript(*reused), expected) << "round " << round;
+    ASSERT_TRUE(reused->reset());
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Negotiation

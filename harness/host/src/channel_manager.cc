@@ -346,7 +346,7 @@ void ChannelManager::on_initiate_contact(std::uint32_t connection_id, const prot
                                                            {"monitor_page1", m.monitor_page1},
                                                            {"monitor_page2", m.monitor_page2}};
     for (const auto& [name, gpa] : pages) {
-      if (gpa % kPage != 0 || !transport_.ram().map_range(gpa, kPage))
+      if (!transport_.ram().contains_page(gpa))
         log("initiate_contact: " + std::string(name) + " " + hex(gpa) + " is not a guest RAM page (unused)");
     }
   }
@@ -385,14 +385,15 @@ void ChannelManager::on_request_offers() {
 // GPADLs
 
 void ChannelManager::on_gpadl_header(const proto::GpadlHeader& m) {
-  const std::string what = "gpadl_header " + hex(m.gpadl) + " for relid " + std::to_string(m.child_relid);
+  // Built only for a rejection: most headers are fine.
+  auto what = [&] { return "gpadl_header " + hex(m.gpadl) + " for relid " + std::to_string(m.child_relid); };
   auto fail = [&](const std::string& why) {
-    reject(what + ": " + why);
+    reject(what() + ": " + why);
     (void)post(proto::GpadlCreated{m.child_relid, m.gpadl, kStatusUnsuccessful});
   };
   if (gpadls_.count(m.gpadl) != 0 || assembling_.count(m.gpadl) != 0) {
     // Answering would complete the guest's wait for the existing one.
-    reject(what + ": the handle is already in use (no answer)");
+    reject(what() + ": the handle is already in use (no answer)");
     return;
   }
   if (find(m.child_relid) == nullptr) return fail("no such channel");
@@ -450,7 +451,6 @@ void ChannelManager::gpadl_complete(std::uint32_t handle) {
   auto g = it->second.finish();
   const std::uint32_t relid = it->second.child_relid();
   assembling_.erase(it);
-  const std::string what = "gpadl " + hex(handle) + " for relid " + std::to_string(relid);
   std::string bad;
   if (!g) {
     bad = g.error().message();
@@ -458,7 +458,7 @@ void ChannelManager::gpadl_complete(std::uint32_t handle) {
     (void)pfns_in_ram(*g, bad);
   }
   if (!bad.empty()) {
-    reject(what + ": " + bad);
+    reject("gpadl " + hex(handle) + " for relid " + std::to_string(relid) + ": " + bad);
     (void)post(proto::GpadlCreated{relid, handle, kStatusUnsuccessful});
     return;
   }
@@ -467,22 +467,24 @@ void ChannelManager::gpadl_complete(std::uint32_t handle) {
 }
 
 void ChannelManager::on_gpadl_teardown(const proto::GpadlTeardown& m) {
-  const std::string what = "gpadl_teardown " + hex(m.gpadl) + " for relid " + std::to_string(m.child_relid);
+  auto what = [&] {
+    return "gpadl_teardown " + hex(m.gpadl) + " for relid " + std::to_string(m.child_relid);
+  };
   if (assembling_.erase(m.gpadl) != 0) {
-    reject(what + ": the GPADL was never completed (dropped, no answer)");
+    reject(what() + ": the GPADL was never completed (dropped, no answer)");
     return;
   }
   auto it = gpadls_.find(m.gpadl);
   if (it == gpadls_.end()) {
-    reject(what + ": no such GPADL");
+    reject(what() + ": no such GPADL");
     return;
   }
   if (it->second.gpadl.child_relid != m.child_relid) {
-    reject(what + ": the GPADL belongs to relid " + std::to_string(it->second.gpadl.child_relid));
+    reject(what() + ": the GPADL belongs to relid " + std::to_string(it->second.gpadl.child_relid));
     return;
   }
   if (it->second.used_by != 0) {
-    reject(what + ": it still holds the rings of open channel " + std::to_string(it->second.used_by));
+    reject(what() + ": it still holds the rings of open channel " + std::to_string(it->second.used_by));
     return;
   }
   gpadls_.erase(it);
@@ -493,11 +495,9 @@ void ChannelManager::on_gpadl_teardown(const proto::GpadlTeardown& m) {
 // Open / close / release / modify
 
 void ChannelManager::on_open_channel(const proto::OpenChannel& m) {
-  const std::string what = "open_channel relid " + std::to_string(m.child_relid) + " gpadl " +
-                           hex(m.ringbuffer_gpadl) + " offset " +
-                           std::to_string(m.downstream_ringbuffer_page_offset);
   auto fail = [&](const std::string& why) {
-    reject(what + ": " + why);
+    reject("open_channel relid " + std::to_string(m.child_relid) + " gpadl " + hex(m.ringbuffer_gpadl) +
+           " offset " + std::to_string(m.downstream_ringbuffer_page_offset) + ": " + why);
     (void)post(proto::OpenChannelResult{m.child_relid, m.open_id, kStatusUnsuccessful});
   };
   Channel* c = find(m.child_relid);
@@ -526,6 +526,10 @@ void ChannelManager::on_open_channel(const proto::OpenChannel& m) {
   const std::string name = c->device->identity().name;
   const std::uint32_t relid = c->relid;
   c->ring->set_note_sink([this, relid, name](const std::string& line) {
+    if (!options_.log) {  // counted; no one reads the text
+      ++log_lines_;
+      return;
+    }
     log("channel " + std::to_string(relid) + " (" + name + "): " + line);
   });
   if (options_.packet_observer) {

@@ -369,6 +369,7 @@ void IcDevice::on_close(const std::string& why) {
 
 DeviceFacts IcDevice::facts() const {
   DeviceFacts f;
+  f.reserve(16);  // room for the subclasses' facts too: one allocation
   f.emplace_back("state", to_string(state_));
   if (state_ == IcState::ready) {
     f.emplace_back("framework_version", to_string(framework_version_));

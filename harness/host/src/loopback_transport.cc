@@ -13,7 +13,24 @@ Result<LoopbackTransport> LoopbackTransport::create(LoopbackOptions options) {
   auto ram = GuestRam::create_anonymous(options.ram_size);
   if (!ram) return ram.status();
   if (options.vp_count == 0) return Status::fail("loopback: vp_count must be at least 1");
+  ram->track_touched();
+  ram->set_mapping_cache(options.cached_mappings);
   return LoopbackTransport(std::move(ram).value(), options);
+}
+
+Status LoopbackTransport::reset() {
+  events_ = nullptr;
+  message_connections_.clear();
+  event_connections_.clear();
+  actions_.clear();
+  inbox_.clear();
+  events_set_.clear();
+  closed_ = false;
+  closed_why_.clear();
+  host_messages_ = 0;
+  host_signals_ = 0;
+  guest_signals_ = 0;
+  return ram_.zero_touched();
 }
 
 Status LoopbackTransport::add_message_connection(std::uint32_t connection_id) {

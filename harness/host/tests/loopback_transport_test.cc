@@ -102,6 +102,48 @@ TEST(LoopbackTransport, ResetDropsPendingStateAndCloseEndsDispatch) {
   EXPECT_FALSE(t.post_message(0, 2, 1, msg));
 }
 
+TEST(LoopbackTransport, ResetReturnsToTheStateCreateLeft) {
+  auto created =
+      LoopbackTransport::create({.ram_size = std::uint64_t{64} * 4096, .vp_count = 2, .cached_mappings = 4});
+  ASSERT_TRUE(created);
+  LoopbackTransport& t = *created;
+  Recorder r;
+  t.set_events(&r);
+  ASSERT_TRUE(t.add_message_connection(1));
+  ASSERT_TRUE(t.add_event_connection(0x11));
+  const std::array<std::byte, 8> msg{};
+  ASSERT_EQ(t.guest_post_message(0, 1, 1, msg), proto::HvStatus::success);
+  ASSERT_EQ(t.guest_signal_event(0, 0x11), proto::HvStatus::success);
+  ASSERT_TRUE(t.post_message(0, 2, 1, msg));
+  ASSERT_TRUE(t.signal_event(1, 2, 4));
+  const std::array<std::uint64_t, 2> pfns{30, 7};
+  {
+    auto m = t.ram().map_pages(pfns);
+    ASSERT_TRUE(m);
+    std::memset(m->bytes().data(), 0xee, m->bytes().size());
+  }
+  t.close("first session over");
+
+  ASSERT_TRUE(t.reset());
+  EXPECT_EQ(t.pending_messages(), 0u);
+  EXPECT_FALSE(t.has_events());
+  EXPECT_FALSE(t.has_pending_guest_actions());
+  EXPECT_TRUE(t.message_connections().empty());
+  EXPECT_TRUE(t.event_connections().empty());
+  EXPECT_EQ(t.host_messages_posted(), 0u);
+  EXPECT_EQ(t.host_signals(), 0u);
+  EXPECT_EQ(t.guest_signals(), 0u);
+  EXPECT_EQ(t.guest_post_message(0, 1, 1, msg), proto::HvStatus::invalid_connection_id)
+      << "not closed, no connection";
+  ASSERT_TRUE(t.dispatch()) << "open again, and no sink left: nothing is delivered";
+  EXPECT_EQ(r.seen, (std::vector<std::string>{}));
+  auto m = t.ram().map_pages(pfns);
+  ASSERT_TRUE(m);
+  for (std::byte b : m->bytes()) ASSERT_EQ(b, std::byte{0});
+  ASSERT_TRUE(t.post_message(1, 2, 1, msg));
+  EXPECT_EQ(t.host_messages_posted(), 1u);
+}
+
 TEST(ChannelRing, RejectsOffsetsThatLeaveARingWithoutADataPage) {
   LoopbackTransport t = make();
   const std::array<std::uint64_t, 4> pfns{10, 11, 12, 13};

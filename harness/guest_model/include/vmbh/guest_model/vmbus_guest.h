@@ -180,9 +180,11 @@ class VmbusGuest {
   Result<std::uint32_t> create_gpadl(std::uint32_t relid, std::span<const std::uint64_t> pfns);
   Status teardown_gpadl(std::uint32_t relid, std::uint32_t handle);
   std::uint32_t next_gpadl_handle() const { return next_gpadl_; }
+  // Free pages above the reserved ones, zeroed (hv_ringbuffer_init zeroes the
+  // ring header).
   Result<std::vector<std::uint64_t>> alloc_pages(std::size_t n);
   void free_pages(std::span<const std::uint64_t> pfns);
-  // A writable view of guest page `pfn`.
+  // A writable view of guest page `pfn` (empty outside RAM), mapped on first use.
   std::span<std::byte> page(std::uint64_t pfn);
 
   // Everything the host sent, decoded, in order; and what failed to decode.
@@ -202,7 +204,9 @@ class VmbusGuest {
 
   host::LoopbackTransport& transport_;
   GuestOptions options_;
-  host::GuestMapping ram_view_;
+  // Only the pages the model touches are mapped: mapping all of RAM would
+  // make LoopbackTransport::reset() clear all of it.
+  std::map<std::uint64_t, host::GuestMapping> page_views_;
   std::vector<bool> page_used_;
   std::optional<proto::VmbusVersion> version_;
   std::vector<proto::VmbusVersion> refused_;

@@ -12,6 +12,7 @@
 // rather than a 2048-bit page. Both sides see the same guest RAM, a memfd.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -32,6 +33,9 @@ namespace vmbh::host {
 struct LoopbackOptions {
   std::uint64_t ram_size = std::uint64_t{16} * 1024 * 1024;
   std::uint32_t vp_count = 4;  // post_message/signal_event to a higher VP fail, like the hypervisor's
+  // Released guest RAM mappings kept for reuse (GuestRam::set_mapping_cache):
+  // for callers that open channels on the same pages over and over (fuzzers).
+  std::size_t cached_mappings = 0;
 };
 
 // A SynIC message the host posted, as the guest finds it.
@@ -73,6 +77,13 @@ class LoopbackTransport final : public Transport {
   // The "VM" went away: on_transport_closed(why) on the next dispatch(), and
   // every later dispatch() fails.
   void close(std::string why);
+  // Back to the state create() left it in, for another session on the same
+  // RAM without the cost of new RAM (fuzzers run one per input): no event
+  // sink, no connections, nothing queued, not closed, counters at zero, and
+  // guest RAM all zeroes (every page written through a mapping of ram() is
+  // cleared: GuestRam::zero_touched). Call it with no host or guest model
+  // attached.
+  Status reset();
 
   bool has_pending_guest_actions() const { return !actions_.empty(); }
   // The oldest undelivered host message, any (vp, sint).
