@@ -1,8 +1,14 @@
-"""Guests for the conformance checks: one shared guest per kernel for checks
-that leave no state behind, fresh guests for the ones that end or change their
-guest (shutdown, reboot, scratch disks, capped VMBus versions).
+"""Guests for the conformance checks. Booting is most of a check's cost under
+TCG, so guests are reused wherever a check allows:
 
-A shared guest is checked before every use and booted again when a check left
+- the shared guest (one per kernel, with a NIC): checks that leave no state;
+- kept guests (one per kernel and name): a few checks that need the same
+  special guest, e.g. "vss" (two scratch disks) or "reboot" (a reboot leaves
+  a guest as new: the image is an initramfs);
+- fresh guests: checks that end their guest or need a boot option of their own
+  (shutdown, capped VMBus versions).
+
+A reused guest is checked before every use and booted again when a check left
 it dead (QEMU exited, the agent stopped answering), so one broken check does
 not take the rest of the suite with it.
 """
@@ -15,9 +21,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmbh_control import ControlError
 from vmbh_serve import Served
 
 SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes; leave room for longer socket names
+# The shared guest's NIC (virtio-net until the synthetic NIC exists): KVP's
+# GET_IP_INFO needs one.
+SHARED_NIC_MAC = "52:54:00:12:34:56"
 IC_CHANNELS = ("heartbeat", "shutdown", "timesync", "kvp", "vss", "fcopy")
 # The daemons behind the IC channels that need one (hyperv-daemons).
 DAEMON_OF = {"kvp": "hv_kvp_daemon", "vss": "hv_vss_daemon", "fcopy": "hv_fcopy_daemon"}
@@ -40,7 +50,7 @@ class GuestPool:
     def __init__(self, run_root: Path, append: str = ""):
         self.run_root = run_root
         self.append = append  # kernel arguments for every guest (the self-test's variants)
-        self.shared_guests: dict[str, Served] = {}
+        self.kept_guests: dict[tuple[str, str], Served] = {}
         self.counter = 0
         self.boot_seconds: list[float] = []
 
@@ -70,19 +80,30 @@ class GuestPool:
         return s
 
     def shared(self, kernel: Kernel) -> Served:
-        s = self.shared_guests.get(kernel.label)
+        return self.kept(kernel, "shared", ["--nic", SHARED_NIC_MAC])
+
+    def kept(self, kernel: Kernel, what: str, extra: list[str] | None = None) -> Served:
+        """The kernel's guest named `what`, booted with `extra` on first use and
+        again whenever the last check left it dead."""
+        s = self.kept_guests.get((kernel.label, what))
         if s is not None and not healthy(s):
             s.stop()
             s = None
         if s is None:
-            s = self.boot(kernel, "shared")
-            self.shared_guests[kernel.label] = s
+            s = self.boot(kernel, what, extra=extra)
+            self.kept_guests[(kernel.label, what)] = s
         return s
 
-    def close(self) -> None:
-        for s in self.shared_guests.values():
+    def release(self, kernel: Kernel, what: str) -> None:
+        """Stops the kept guest (if any): no check needs it any more."""
+        s = self.kept_guests.pop((kernel.label, what), None)
+        if s is not None:
             s.stop()
-        self.shared_guests.clear()
+
+    def close(self) -> None:
+        for s in self.kept_guests.values():
+            s.stop()
+        self.kept_guests.clear()
 
 
 def merge_append(extra: list[str], append: str) -> list[str]:
@@ -101,6 +122,9 @@ def healthy(s: Served) -> bool:
         st = s.control.status()
         if not (st.qemu_running and st.guest_ready):
             return False
+        if st.boots != getattr(s, "boots_seen", st.boots):
+            s.reconnect_agent()  # rebooted since the last use: the agent's port is a new one
+        s.boots_seen = st.boots
         s.agent.ping(timeout=5)
         return True
     except Exception:  # noqa: BLE001 — any failure to talk to it means: boot a new one
@@ -137,17 +161,42 @@ def facts(ch) -> dict[str, str]:
 IC_WAIT_S = float(os.environ.get("VMBH_IC_WAIT_S", "20"))
 
 
+# Once a channel was not ready in time on a guest, later checks on that guest
+# look again only this long: a guest that lacks a driver or daemon fails each
+# dependent check promptly instead of making every one wait the full time.
+IC_RECHECK_S = 1.0
+
+
 def wait_ic_ready(s: Served, name: str, timeout: float | None = None) -> dict[str, str]:
     """Waits until the IC channel is open and its versions are negotiated."""
+    missed = getattr(s, "ic_missed", {})
     timeout = IC_WAIT_S if timeout is None else timeout
+    if name in missed:
+        timeout = min(timeout, IC_RECHECK_S)
     deadline = time.monotonic() + timeout
-    s.control.wait_channel(name, timeout=timeout)
-    return wait_for(lambda: (f := facts(channel(s, name))).get("state") == "ready" and f,
-                    max(0.0, deadline - time.monotonic()), what=f"{name} negotiated")
+    try:
+        try:
+            s.control.wait_channel(name, timeout=timeout)
+        except ControlError as e:
+            if not str(e).startswith("timeout:"):
+                raise
+            raise TimeoutError(f"{name} not open within {timeout:g} s ({e})") from None
+        f = wait_for(lambda: (f := facts(channel(s, name))).get("state") == "ready" and f,
+                     max(0.0, deadline - time.monotonic()), what=f"{name} negotiated")
+    except TimeoutError as e:
+        if name in missed:
+            raise TimeoutError(f"{e} (and not within {missed[name]}) earlier on this guest") from None
+        missed[name] = f"{timeout:g} s"
+        s.ic_missed = missed
+        raise
+    missed.pop(name, None)
+    return f
 
 
 def kernel_release(s: Served) -> str:
-    return s.agent.exec(["uname", "-r"]).stdout.decode().strip()
+    if not getattr(s, "release", None):
+        s.release = s.agent.exec(["uname", "-r"]).stdout.decode().strip()
+    return s.release
 
 
 def is_612(s: Served) -> bool:

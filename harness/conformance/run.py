@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +24,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from vmbh_serve import DEFAULT_PRESETS, agent_binary, build_dir  # noqa: E402
+
+
+MAX_JOBS = 8  # each worker holds up to a few guests of 512 MiB
+REPORT_FILES = ("results.json", "report.html", "junit.xml", "runs")  # what a run writes into its report directory
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -39,7 +44,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--junit", type=Path, help="JUnit XML file (default: REPORT/junit.xml)")
     p.add_argument("--report", type=Path, help="report directory (default: build/vmbh-run/<time>)")
     p.add_argument("-j", "--jobs", type=int, default=0,
-                   help="guests run in parallel (default: one per kernel, at most the number of cores)")
+                   help="pytest-xdist workers, each running one guest at a time (default: the number of cores, "
+                        f"at most {MAX_JOBS})")
     a = p.parse_args(argv)
     if bool(a.bzimage) != bool(a.modules):
         p.error("--bzimage and --modules go together")
@@ -91,15 +97,35 @@ def images(a: argparse.Namespace) -> list[tuple[str, str]]:
     return out
 
 
+def fresh_report_dir(report: Path) -> None:
+    """An empty report directory, or an earlier run's (its files are replaced:
+    old run directories would otherwise mix with the new ones); anything else
+    is refused rather than written into."""
+    if report.exists() and not report.is_dir():
+        raise SystemExit(f"vmbh run: --report {report}: not a directory")
+    if report.exists():
+        entries = {e.name for e in report.iterdir()}
+        foreign = entries - set(REPORT_FILES)
+        if foreign:
+            raise SystemExit(f"vmbh run: --report {report} holds files that are not a vmbh report "
+                             f"({', '.join(sorted(foreign)[:3])}): give an empty or new directory")
+        if entries:
+            say(f"replacing the earlier report in {report}")
+        for name in entries:
+            path = report / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    report.mkdir(parents=True, exist_ok=True)
+
+
 def main(argv: list[str]) -> int:
     a = parse(argv)
     t0 = time.monotonic()
     report = a.report or REPO / "build/vmbh-run" / time.strftime("%Y%m%d-%H%M%S")
-    report.mkdir(parents=True, exist_ok=True)
+    fresh_report_dir(report)
     junit = a.junit or report / "junit.xml"
     os.environ["VMBH_QEMU"] = qemu()
     imgs = images(a)
-    jobs = a.jobs or min(len(imgs), os.cpu_count() or 1)
+    jobs = a.jobs or min(os.cpu_count() or 1, MAX_JOBS)
     cmd = [sys.executable, "-m", "pytest", str(HERE / "checks"), "-p", "no:cacheprovider", "-v",
            "--junitxml", str(junit), "--vmbh-suite", a.suite, "--vmbh-report", str(report)]
     for label, d in imgs:
@@ -111,7 +137,7 @@ def main(argv: list[str]) -> int:
             say("python3-pytest-xdist is not installed: running the guests one after another")
         else:
             cmd += ["-n", str(jobs), "--dist", "loadgroup"]
-    say(f"{a.suite} suite on {', '.join(label for label, _ in imgs)}; {jobs} guest(s) at a time; "
+    say(f"{a.suite} suite on {', '.join(label for label, _ in imgs)}; {jobs} worker(s), one guest each at a time; "
         f"report in {report}")
     env = dict(os.environ, VMBH_BUILD=str(build_dir()))
     rc = subprocess.run(cmd, env=env).returncode

@@ -119,6 +119,13 @@ class Served:
             self._agent = vmbh_agent.AgentClient.connect_unix(str(self.run_dir / "agent.sock"))
         return self._agent
 
+    def reconnect_agent(self) -> None:
+        """Drops the agent connection: after a guest reboot the port is a new
+        one, and the next use of `agent` connects to it."""
+        if self._agent is not None:
+            self._agent.close()
+            self._agent = None
+
     def wait_exit(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
 

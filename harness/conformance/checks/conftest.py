@@ -7,9 +7,11 @@ Options (vmbh run passes them; plain pytest works too):
   --vmbh-report DIR        results.json, report.html and the guests' run
                            directories (console, trace, dmesg) go here
 
-Every check gets a `kernel` (parametrized over the images) and either `guest`
-(the kernel's shared guest, for checks that leave no state) or `fresh` (a
-factory booting guests of its own). Results carry the service (the check
+Every check gets a `kernel` (parametrized over the images) and one of `guest`
+(the kernel's shared guest, for checks that leave no state), `kept` (a guest
+shared by the checks with the same kept_guest("NAME") mark) or `fresh` (a
+factory booting guests of its own); see guest_pool.py. Under xdist, the checks
+on one reused guest form one xdist_group. Results carry the service (the check
 module's name), the kernel and, for failures, the tail of the guest's console
 and trace; the terminal summary prints a service x check x kernel table.
 """
@@ -45,6 +47,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "smoke: part of the smoke suite (run in CI on every change)")
     config.addinivalue_line("markers", "fresh_guest: boots guests of its own")
+    config.addinivalue_line("markers", "kept_guest(name): shares the kernel's guest NAME with the other checks so marked")
+    config.pluginmanager.register(WorkOrder(), "vmbh-work-order")
     report_dir = config.getoption("--vmbh-report") or tempfile.mkdtemp(prefix="vmbh-report-")
     config.vmbh_report_dir = Path(report_dir).resolve()
     config.vmbh_report_dir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +80,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("kernel", ks, ids=[k.label for k in ks], scope="session")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--vmbh-suite") == "smoke":
         keep = [i for i in items if i.get_closest_marker("smoke")]
@@ -83,11 +88,59 @@ def pytest_collection_modifyitems(config, items):
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-    # One kernel's checks run on one xdist worker, with its shared guest.
+    # Checks on one reused guest run on one xdist worker, one after another:
+    # the kernel's shared guest, or a kept guest (mark kept_guest("NAME")).
+    # Checks with fresh guests are spread over the workers one by one.
     for item in items:
-        k = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
-        if k is not None:
-            item.add_marker(pytest.mark.xdist_group(k.label))
+        group = reuse_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def reuse_group(item) -> str:
+    k = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
+    if k is None:
+        return ""
+    if "guest" in item.fixturenames:
+        return k.label
+    m = item.get_closest_marker("kept_guest")
+    return f"{k.label}-{m.args[0]}" if m else ""
+
+
+class WorkOrder:
+    """Puts the long units of work first, so that xdist (which hands out work
+    in collection order as workers become free) ends with short checks: each
+    shared guest's checks, then the self-test variants, the kept guests'
+    checks, and the checks with fresh guests. A group's guest is stopped after
+    its last check."""
+
+    @staticmethod
+    def rank(item) -> int:
+        group = reuse_group(item)
+        if group and "guest" in item.fixturenames:
+            return 0
+        if not group and "kernel" not in item.fixturenames:
+            return 1
+        return 2 if group else 3
+
+    @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture
+    def pytest_collection_modifyitems(self, items):
+        # A group's checks end up next to each other, in their order.
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            first.setdefault(reuse_group(item) or item.nodeid, i)
+        items.sort(key=lambda item: (self.rank(item), first[reuse_group(item) or item.nodeid]))
+
+    @pytest.hookimpl(trylast=True)  # after the check's own fixtures are torn down
+    def pytest_runtest_teardown(self, item, nextitem):
+        """The last check of a group stops the group's guest: an idle guest
+        still costs CPU the other guests could use."""
+        group = reuse_group(item)
+        pool = item.funcargs.get("pool")
+        if group and pool and (nextitem is None or reuse_group(nextitem) != group):
+            k = item.callspec.params["kernel"]
+            m = item.get_closest_marker("kept_guest")
+            pool.release(k, m.args[0] if m and "guest" not in item.fixturenames else "shared")
 
 
 @pytest.fixture(scope="session")
@@ -112,15 +165,32 @@ def guest(pool, kernel, request):
 
 
 @pytest.fixture
+def kept(pool, kernel, request):
+    """kept(extra_serve_args) returns the kernel's guest named by the check's
+    kept_guest("NAME") mark, shared with the other checks so marked (booted on
+    first use, and again if a check left it dead)."""
+    m = request.node.get_closest_marker("kept_guest")
+    if m is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: the kept fixture needs a kept_guest(\"NAME\") mark")
+
+    def get(extra: list[str] | None = None):
+        s = pool.kept(kernel, m.args[0], extra)
+        request.node.vmbh_guests = [*getattr(request.node, "vmbh_guests", []), s]
+        return s
+
+    return get
+
+
+@pytest.fixture
 def fresh(pool, kernel, request):
     """fresh(what, extra_serve_args) boots a guest for this check alone; it is
     stopped when the check ends."""
     booted = []
-    request.node.vmbh_guests = booted
 
     def boot(what: str = "fresh", extra: list[str] | None = None, mem_mb: int = 512):
         s = pool.boot(kernel, what, extra=extra, mem_mb=mem_mb)
         booted.append(s)
+        request.node.vmbh_guests = [*getattr(request.node, "vmbh_guests", []), s]
         return s
 
     yield boot

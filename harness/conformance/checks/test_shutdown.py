@@ -10,7 +10,6 @@ from guest_pool import wait_for, wait_ic_ready
 S_OK = 0
 POWEROFF_BOUND_S = 15
 
-pytestmark = pytest.mark.fresh_guest
 
 
 def powers_off(g, action_force: bool) -> float:
@@ -26,19 +25,21 @@ def powers_off(g, action_force: bool) -> float:
 
 
 @pytest.mark.smoke
+@pytest.mark.fresh_guest
 def test_shutdown_powers_off(fresh):
     """SHUTDOWN: the guest answers S_OK, powers itself off, and QEMU exits with status 0 within 15 s."""
     print(f"QEMU exited {powers_off(fresh('shutdown'), False):.1f} s after the request")
 
 
+@pytest.mark.fresh_guest
 def test_forced_shutdown_powers_off(fresh):
     """SHUTDOWN with the force flag behaves like SHUTDOWN: S_OK, poweroff, QEMU exits within 15 s."""
     print(f"QEMU exited {powers_off(fresh('shutdown-force'), True):.1f} s after the request")
 
 
-def test_hibernate_answered_with_failure(fresh):
+def test_hibernate_answered_with_failure(guest):
     """HIBERNATE on a guest that cannot hibernate (no swap) is answered with a failure status, and the guest keeps running."""
-    g = fresh("hibernate")
+    g = guest  # the shared guest: refusing leaves it as it was (and a guest that did go is booted again)
     wait_ic_ready(g, "shutdown")
     r = g.control.shutdown("HIBERNATE", timeout=15)
     assert r.status != S_OK, "the guest claimed it will hibernate without any swap to hibernate to"
@@ -47,11 +48,12 @@ def test_hibernate_answered_with_failure(fresh):
     assert st.qemu_running and g.agent.exec(["true"]).ok
 
 
-def test_forced_reboot_comes_back(fresh):
+@pytest.mark.kept_guest("reboot")
+def test_forced_reboot_comes_back(kept):
     """REBOOT with the force flag: S_OK, QEMU keeps running, and the guest boots again and is ready
     (REBOOT without force: test_vmbus.py::test_reboot_reconnects)."""
     force = True
-    g = fresh("reboot-force")
+    g = kept()
     wait_ic_ready(g, "shutdown")
     before = g.control.status()
     t0 = time.monotonic()

@@ -88,19 +88,12 @@ def test_rescind_and_reoffer(guest, name):
     SERVICE_WORKS[name](guest)
 
 
-def reconnect_agent(g) -> None:
-    """The agent port is a new one after a reboot: drop the old connection."""
-    if g._agent is not None:
-        g._agent.close()
-        g._agent = None
-
-
 @pytest.mark.smoke
-@pytest.mark.fresh_guest
-def test_reboot_reconnects(fresh):
+@pytest.mark.kept_guest("reboot")
+def test_reboot_reconnects(kept):
     """Guest reboot: the guest resets, connects to VMBus again with a new INITIATE_CONTACT, reopens every IC
     channel, and heartbeat and KVP work afterwards."""
-    g = fresh("reboot")
+    g = kept()
     wait_ic_ready(g, "shutdown")
     before = g.control.status()
     r = g.control.shutdown("REBOOT")
@@ -112,7 +105,7 @@ def test_reboot_reconnects(fresh):
     assert st.vmbus_version == "5.3"
     print(f"reboot: ready again {(st.last_ready_ms - st.last_reset_ms) / 1000:.1f} s after the reset; "
           f"unloads {before.unloads} -> {st.unloads}")
-    reconnect_agent(g)
+    g.reconnect_agent()
     for name in IC_CHANNELS:
         if ic_expected_open(g, name):
             wait_ic_ready(g, name)

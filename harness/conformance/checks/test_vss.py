@@ -13,7 +13,6 @@ from guest_pool import daemon_running, wait_for, wait_ic_ready
 
 S_OK = 0
 DISK_MB = {"ext4": 64, "xfs": 320}  # xfsprogs refuses file systems under 300 MB
-pytestmark = pytest.mark.fresh_guest
 
 
 def make_disk(path, fs: str) -> None:
@@ -48,59 +47,85 @@ def xfs_replay_and_read(image, name: str, tmp_path) -> bytes:
         subprocess.run(["umount", str(mnt)], check=True, capture_output=True)
 
 
+FILE_SYSTEMS = ("ext4", "xfs")  # /dev/vda, /dev/vdb
+SERVICE = "hv-vss-daemon.service"
+
+
 @pytest.fixture
-def vss_guest(fresh, tmp_path, request):
-    fs = request.param
-    disk = tmp_path / f"scratch-{fs}.img"
-    make_disk(disk, fs)
-    g = fresh(f"vss-{fs}", ["--disk", str(disk)])
+def vss_guest(kept, kernel, tmp_path_factory):
+    """The kernel's VSS guest: one scratch disk per file system, mounted at /mnt/FS."""
+    disks = tmp_path_factory.getbasetemp() / f"vss-disks-{kernel.label}"
+    if not disks.exists():
+        disks.mkdir()
+        for fs in FILE_SYSTEMS:
+            make_disk(disks / f"{fs}.img", fs)
+    g = kept([arg for fs in FILE_SYSTEMS for arg in ("--disk", str(disks / f"{fs}.img"))])
+    if not getattr(g, "mounted", False):
+        wait_for(lambda: g.agent.exec(["test", "-e", "/run/vmbh/modules.done"]).ok, 60, what="file system modules")
+        for dev, fs in zip(("vda", "vdb"), FILE_SYSTEMS):
+            r = g.agent.exec(["sh", "-c", f"mkdir -p /mnt/{fs} && mount -t {fs} /dev/{dev} /mnt/{fs}"])
+            assert r.ok, r.stderr.decode(errors="replace")
+        g.mounted = True
+        g.disks = {fs: disks / f"{fs}.img" for fs in FILE_SYSTEMS}
     wait_ic_ready(g, "vss")
-    wait_for(lambda: daemon_running(g, "hv_vss_daemon"), 20, what="hv_vss_daemon running")
-    wait_for(lambda: g.agent.exec(["test", "-e", "/run/vmbh/modules.done"]).ok, 60, what="file system modules")
-    r = g.agent.exec(["sh", "-c", f"mkdir -p /mnt/scratch && mount -t {fs} /dev/vda /mnt/scratch"])
-    assert r.ok, r.stderr.decode(errors="replace")
-    g.disk, g.fs = disk, fs
     return g
 
 
+def vss_daemon_up(g) -> None:
+    # The init starts a daemon again once its pid file is gone (what systemd's Restart= does).
+    if not daemon_running(g, "hv_vss_daemon"):
+        g.agent.exec(["rm", "-f", f"/run/vmbh/{SERVICE}.pid"])
+    wait_for(lambda: daemon_running(g, "hv_vss_daemon"), 20, what="hv_vss_daemon running")
+    wait_ic_ready(g, "vss")
+
+
 @pytest.mark.smoke
-@pytest.mark.parametrize("vss_guest", ["ext4", "xfs"], indirect=True)
-def test_freeze_blocks_writes_and_copy_is_consistent(vss_guest, tmp_path):
+@pytest.mark.kept_guest("vss")
+@pytest.mark.parametrize("fs", FILE_SYSTEMS)
+def test_freeze_blocks_writes_and_copy_is_consistent(vss_guest, fs, tmp_path):
     """FREEZE: S_OK, the file system reports frozen and a write blocks; a copy of the disk taken now passes fsck
     and holds the data written before the freeze; THAW: S_OK and the blocked write completes."""
-    g = vss_guest
+    g, mnt, done = vss_guest, f"/mnt/{fs}", f"/tmp/after-{fs}.done"
+    vss_daemon_up(g)
     before = b"written before the freeze\n" * 100
-    g.agent.write_file("/mnt/scratch/before", before, fsync=True)
+    g.agent.write_file(f"{mnt}/before", before, fsync=True)
+    g.agent.exec(["rm", "-f", f"{mnt}/after", done])
     r = g.control.vss("FREEZE", timeout=30)
     assert r.status == S_OK, f"FREEZE: status {r.status:#x}"
     try:
-        again = g.agent.exec(["fsfreeze", "--freeze", "/mnt/scratch"])
+        again = g.agent.exec(["fsfreeze", "--freeze", mnt])
         assert not again.ok and b"busy" in again.stderr.lower(), f"not frozen: {again}"
-        g.agent.exec(["sh", "-c", "(echo after > /mnt/scratch/after && touch /tmp/after.done) &"])
+        g.agent.exec(["sh", "-c", f"(echo after > {mnt}/after && touch {done}) &"])
         time.sleep(1)
-        assert not g.agent.exec(["test", "-e", "/tmp/after.done"]).ok, "a write completed on a frozen fs"
+        assert not g.agent.exec(["test", "-e", done]).ok, "a write completed on a frozen fs"
         copy = tmp_path / "copy.img"
-        subprocess.run(["cp", "--sparse=always", str(g.disk), str(copy)], check=True)
+        subprocess.run(["cp", "--sparse=always", str(g.disks[fs]), str(copy)], check=True)
     finally:
         t = g.control.vss("THAW", timeout=30)
     assert t.status == S_OK, f"THAW: status {t.status:#x}"
-    wait_for(lambda: g.agent.exec(["test", "-e", "/tmp/after.done"]).ok, 10, what="the blocked write after THAW")
-    if g.fs == "ext4":
+    wait_for(lambda: g.agent.exec(["test", "-e", done]).ok, 10, what="the blocked write after THAW")
+    if fs == "ext4":
         assert ext4_file(copy, "before") == before
     else:
         # A frozen xfs keeps metadata in its log (as after a crash, but
         # quiesced): a backup is restored by mounting, which replays it.
         assert xfs_replay_and_read(copy, "before", tmp_path) == before
-    f = fsck_clean(copy, g.fs)
+    f = fsck_clean(copy, fs)
     assert f.returncode == 0, f"fsck of the copy taken while frozen:\n{f.stdout}{f.stderr}"
 
 
-def test_without_daemon_fails_promptly(fresh):
-    """With hv_vss_daemon not running, FREEZE is answered with a failure within 15 s, not left hanging."""
-    g = fresh("vss-nodaemon", ["--append", "vmbh.omit=hv-vss-daemon.service"])
-    wait_ic_ready(g, "vss")
-    assert not daemon_running(g, "hv_vss_daemon")
-    t0 = time.monotonic()
-    r = g.control.vss("FREEZE", timeout=30)
-    took = time.monotonic() - t0
-    assert r.status != S_OK and took < 15, f"status {r.status:#x} after {took:.1f} s"
+@pytest.mark.kept_guest("vss")
+def test_without_daemon_fails_promptly(vss_guest):
+    """With hv_vss_daemon not running, FREEZE is answered with a failure within 15 s, not left hanging;
+    the file systems stay writable."""
+    g = vss_guest
+    assert g.agent.exec(["killall", "-9", "hv_vss_daemon"]).ok
+    try:
+        wait_for(lambda: not daemon_running(g, "hv_vss_daemon"), 5, what="hv_vss_daemon gone")
+        t0 = time.monotonic()
+        r = g.control.vss("FREEZE", timeout=30)
+        took = time.monotonic() - t0
+        assert r.status != S_OK and took < 15, f"status {r.status:#x} after {took:.1f} s"
+        assert g.agent.exec(["sh", "-c", "echo x > /mnt/ext4/nodaemon"], timeout_ms=5000).ok, "ext4 not writable"
+    finally:
+        vss_daemon_up(g)
