@@ -5,6 +5,7 @@
 //   vmbh-agent --stdio                requests on stdin, answers on stdout (tests)
 //   vmbh-agent --fd N                 requests and answers on fd N (a socketpair end)
 //   vmbh-agent --listen PATH          a unix socket; serves one connection at a time
+//   vmbh-agent --read-clock /dev/ptpN prints "CLOCK_NS REALTIME_NS" of a PTP device and exits
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "clock_read.h"
 #include "serial.h"
 #include "server.h"
 
@@ -28,6 +30,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: vmbh-agent [--device PATH] [--wait SECONDS] [--idle-ms N] [--verbose]\n"
                "       vmbh-agent --stdio | --fd N | --listen PATH\n"
+               "       vmbh-agent --read-clock /dev/ptpN\n"
                "default device: %s, else the virtio port named %s, else %s\n",
                vmbh::agent::kVirtioPortPath, vmbh::agent::kVirtioPortName, vmbh::agent::kFallbackSerial);
   return 2;
@@ -101,6 +104,14 @@ int main(int argc, char** argv) {
       wait_s = std::atoi(v);
     } else if (a == "--idle-ms" && (v = value()) != nullptr) {
       o.idle_ms = std::atoi(v);
+    } else if (a == "--read-clock" && (v = value()) != nullptr) {
+      const auto r = vmbh::agent::read_device_clock(v);
+      if (const auto* err = std::get_if<std::string>(&r)) {
+        std::fprintf(stderr, "vmbh-agent: %s\n", err->c_str());
+        return 1;
+      }
+      std::printf("%s\n", vmbh::agent::format_reading(std::get<vmbh::agent::ClockReading>(r)).c_str());
+      return 0;
     } else if (a == "--version") {
       std::printf("%s\n", vmbh::agent::kAgentVersionString);
       return 0;

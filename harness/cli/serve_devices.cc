@@ -130,6 +130,7 @@ Devices::Devices(host::ChannelManager& manager, const ServeOptions& o, host::Clo
         std::chrono::duration_cast<std::chrono::nanoseconds>(host::Clock::now() - qemu_started).count() /
         100);
   };
+  ts.period = std::chrono::milliseconds(o.timesync_ms);
   timesync_ = add(manager, std::make_unique<host::TimesyncDevice>(ts));
   kvp_ = add(manager, std::make_unique<host::KvpDevice>());
   vss_ = add(manager, std::make_unique<host::VssDevice>());

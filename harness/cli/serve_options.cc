@@ -9,7 +9,8 @@ namespace vmbh::cli {
 const char* const kServeUsage =
     "usage: vmbh serve --image DIR --qemu QEMU --control SOCKET [--run-dir DIR]\n"
     "                  [--smp N] [--mem MB] [--accel tcg|kvm] [--vmbus-version M.m]\n"
-    "                  [--append \"kernel args\"] [--heartbeat-ms N] [--relay-timeout S]\n"
+    "                  [--append \"kernel args\"] [--heartbeat-ms N] [--timesync-ms N]\n"
+    "                  [--relay-timeout S]\n"
     "                  [--fcopy kernel|uio] [--disk FILE]... [--nic MAC]...\n";
 
 namespace {
@@ -96,6 +97,10 @@ host::Result<ServeOptions> parse_serve_options(const std::vector<std::string>& a
        : a == "--mem"          ? o.mem_mb
        : a == "--heartbeat-ms" ? o.heartbeat_ms
                                : o.relay_timeout_s) = n;
+    } else if (a == "--timesync-ms") {
+      if (!parse_unsigned(v, n))
+        return host::Status::fail("serve: --timesync-ms needs a number (0: off), not " + v);
+      o.timesync_ms = n;
     } else if (a == "--vmbus-version") {
       auto ver = parse_version(v);
       if (!ver)

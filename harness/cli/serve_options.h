@@ -21,8 +21,9 @@ struct ServeOptions {
   proto::VmbusVersion max_version = proto::VmbusVersion::win10_v5_3;
   std::string append;
   unsigned heartbeat_ms = 1000;
-  bool fcopy_uio = false;          // offer fcopy as 6.12's uio daemon expects it
-  unsigned relay_timeout_s = 60;   // QEMU must connect to the relay socket within this
+  unsigned timesync_ms = 5000;    // SYNC on open, then SAMPLE every N ms, as Hyper-V does; 0: only on request
+  bool fcopy_uio = false;         // offer fcopy as 6.12's uio daemon expects it
+  unsigned relay_timeout_s = 60;  // QEMU must connect to the relay socket within this
   std::vector<std::string> disks;  // raw images, virtio-blk: /dev/vda, /dev/vdb, ... in this order
   std::vector<std::string> nics;   // MACs ("52:54:00:12:34:56"), one virtio-net each
 };

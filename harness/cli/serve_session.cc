@@ -311,7 +311,25 @@ void ServeSession::loop_once() {
     }
   }
   manager_->tick(host::Clock::now());
+  check_contact();
   check_waiters();
+}
+
+void ServeSession::check_contact() {
+  // A reference time taken while the guest runs, as soon as it connects: the
+  // timesync SYNC sent once that channel is ready (a few hundred ms later) is
+  // computed from it. An earlier sample can be off (taken before QEMU
+  // calibrated the guest's reference clock; measured 85 ms).
+  if (manager_->contacts_accepted() != contacts_seen_) {
+    contacts_seen_ = manager_->contacts_accepted();
+    if (!relay_closed_) (void)relay_->request_reference_time();
+  }
+  if (relay_->reference_time_jumps() != ref_jumps_seen_) {
+    ref_jumps_seen_ = relay_->reference_time_jumps();
+    const auto& s = relay_->reference_time_sample();
+    log("relay: the guest's reference time disagreed with the previous sample; now " +
+        std::to_string(s ? s->value : 0) + " (100 ns units)");
+  }
 }
 
 int ServeSession::run() {

@@ -42,6 +42,7 @@ class ServeSession {
   // After the relay's events: notices a guest reset (the guest is not ready
   // until the new boot prints its marker).
   void check_reset();
+  void check_contact();  // a new VMBus connect: ask QEMU for a fresh reference time
   void check_ready();
   void log(const std::string& line);
 
@@ -72,6 +73,8 @@ class ServeSession {
   std::uint64_t last_reset_ms_ = 0;
   bool quit_ = false;
   bool relay_closed_ = false;
+  std::uint64_t contacts_seen_ = 0;
+  std::uint64_t ref_jumps_seen_ = 0;
 };
 
 // `vmbh serve ARGS...`

@@ -97,7 +97,8 @@ def write_html(path: Path, results: list[dict], wall: float) -> None:
                 continue
             anchor = f"#{e(r['nodeid'])}" if r["outcome"] not in ("passed",) else ""
             label = MARK.get(r["outcome"], r["outcome"])
-            out.append(f"<td class={r['outcome']}>" + (f"<a href=\"{anchor}\">{label}</a>" if anchor else label)
+            tip = f" title=\"{e(r['output'].strip())}\"" if r.get("output") else ""  # what it measured
+            out.append(f"<td class={r['outcome']}{tip}>" + (f"<a href=\"{anchor}\">{label}</a>" if anchor else label)
                        + f" <small>{r['duration']:.1f}s</small></td>")
         out.append("</tr>")
     out.append("</table>")

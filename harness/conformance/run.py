@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
     imgs = images(a)
     jobs = a.jobs or min(os.cpu_count() or 1, MAX_JOBS)
     cmd = [sys.executable, "-m", "pytest", str(HERE / "checks"), "-p", "no:cacheprovider", "-v",
-           "--junitxml", str(junit), "--vmbh-suite", a.suite, "--vmbh-report", str(report)]
+           "--junitxml", str(junit), "-o", "junit_logging=system-out", "--vmbh-suite", a.suite, "--vmbh-report", str(report)]
     for label, d in imgs:
         cmd += ["--vmbh-image", f"{label}={d}"]
     if a.keyword:

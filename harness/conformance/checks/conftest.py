@@ -241,9 +241,11 @@ def pytest_runtest_logreport(report):
     if rec is None:
         rec = {"nodeid": report.nodeid, "service": props.get("service", ""), "check": props.get("check", ""),
                "kernel": props.get("kernel", ""), "doc": props.get("doc", ""), "outcome": "passed",
-               "duration": 0.0, "message": "", "evidence": {}}
+               "duration": 0.0, "message": "", "output": "", "evidence": {}}
         config.vmbh_results.append(rec)
     rec["duration"] += report.duration
+    if report.when == "call" and report.capstdout:  # what the check measured and printed
+        rec["output"] = report.capstdout[-2000:]
     if props.get("kernel"):
         rec["kernel"] = props["kernel"]
     if "evidence" in props:

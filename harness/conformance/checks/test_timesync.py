@@ -78,12 +78,26 @@ def test_sample_behaviour_matches_kernel(clock):
         assert abs(off) < 1.0, f"implicit SAMPLE left the clock {off:+.3f} s off"
 
 
+PTP_BOUND_S = 0.1  # plus half the agent's round trip, which the reading may sit anywhere in
+
+
 @pytest.mark.smoke
 def test_ptp_clock_is_hyperv(guest):
-    """hv_utils registers a PTP clock named 'hyperv' (what chrony's refclock PHC uses)."""
+    """hv_utils registers a PTP clock named 'hyperv' (what chrony's refclock PHC uses), and it reads host time
+    (within 0.1 s)."""
     wait_ic_ready(guest, "timesync")
-    out = guest.agent.exec(["sh", "-c", "cat /sys/class/ptp/ptp*/clock_name"]).stdout.decode()
-    assert "hyperv" in out.split(), f"PTP clocks: {out!r}"
+    out = guest.agent.exec(["sh", "-c", 'for d in /sys/class/ptp/ptp*; do echo "${d##*/} $(cat $d/clock_name)"; done'])
+    clocks = dict(line.split(" ", 1) for line in out.stdout.decode().splitlines() if " " in line)
+    dev = next((d for d, name in clocks.items() if name == "hyperv"), None)
+    assert dev, f"PTP clocks: {clocks}"
+    t0 = time.time()
+    r = guest.agent.exec(["/usr/sbin/vmbh-agent", "--read-clock", f"/dev/{dev}"])
+    t1 = time.time()
+    assert r.ok, r.stderr.decode(errors="replace")
+    ptp_s = int(r.stdout.split()[0]) / 1e9
+    off, slack = ptp_s - (t0 + t1) / 2, (t1 - t0) / 2
+    print(f"/dev/{dev} (hyperv) {off * 1000:+.1f} ms from host time (agent round trip {2 * slack * 1000:.0f} ms)")
+    assert abs(off) < PTP_BOUND_S + slack, f"the hyperv PTP clock is {off:+.3f} s from host time"
 
 
 @pytest.mark.parametrize("version", ["3.0", "4.0"])

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <variant>
@@ -31,6 +32,19 @@ constexpr int kDriftDivisor = 10'000;
 Clock::duration error_bound(const RelayTransport::ReferenceTimeSample& s, Clock::time_point t) {
   const Clock::duration age = t >= s.at ? t - s.at : s.at - t;
   return s.round_trip / 2 + age / kDriftDivisor;
+}
+
+// Whether `s` disagrees with `kept` by more than both error bounds: then one
+// of them was not taken on a clock running with the host's (QEMU calibrates
+// the guest's reference clock against the host's when the guest first needs
+// it), and the newer one is the one to trust.
+bool contradicts(const RelayTransport::ReferenceTimeSample& kept,
+                 const RelayTransport::ReferenceTimeSample& s) {
+  const auto predicted = static_cast<std::int64_t>(kept.value) +
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(s.at - kept.at).count() / 100;
+  const std::int64_t diff_100ns = static_cast<std::int64_t>(s.value) - predicted;
+  const auto diff = std::chrono::nanoseconds(std::abs(diff_100ns) * 100);
+  return diff > error_bound(kept, s.at) + error_bound(s, s.at);
 }
 
 std::string seconds(std::chrono::milliseconds t) {
@@ -398,7 +412,12 @@ void RelayTransport::take_reference_time(const proto::RelayRefTimeAnswer& a, Clo
   }
   const ReferenceTimeSample s{a.reference_time, sent + (received - sent) / 2, received - sent};
   ref_latest_ = s;
-  if (!ref_sample_ || error_bound(s, s.at) <= error_bound(*ref_sample_, s.at)) ref_sample_ = s;
+  if (ref_sample_ && contradicts(*ref_sample_, s)) {
+    ++ref_jumps_;
+    ref_sample_ = s;
+  } else if (!ref_sample_ || error_bound(s, s.at) <= error_bound(*ref_sample_, s.at)) {
+    ref_sample_ = s;
+  }
 }
 
 void RelayTransport::deliver(const RelayFrame& f, Clock::time_point received) {

@@ -90,11 +90,35 @@ void TimesyncDevice::send(std::uint8_t flags, Done<TimesyncResult> done) {
   });
 }
 
+void TimesyncDevice::on_ready() {
+  sync_due_ = true;
+  next_due_ = now();
+}
+
+void TimesyncDevice::on_tick(Clock::time_point now) {
+  IcDevice::on_tick(now);
+  if (!ready() || options_.period <= Clock::duration::zero() || periodic_outstanding_ || now < next_due_)
+    return;
+  periodic_outstanding_ = true;
+  ++periodic_sent_;
+  const std::uint8_t flags = sync_due_ ? proto::kTimesyncFlagSync : proto::kTimesyncFlagSample;
+  sync_due_ = false;
+  // The next one is due a period after the answer (or the failure), as on Hyper-V.
+  send(flags, [this](const Result<TimesyncResult>&) {
+    periodic_outstanding_ = false;
+    next_due_ = this->now() + options_.period;
+  });
+}
+
 DeviceFacts TimesyncDevice::facts() const {
   DeviceFacts f = IcDevice::facts();
   if (ready()) f.emplace_back("layout", uses_ref_layout() ? "4.0 (ref data)" : "3.0 (parent/child time)");
   f.emplace_back("offset_100ns", std::to_string(offset_));
   f.emplace_back("reference_clock", options_.reference_clock ? "yes" : "none (vmreferencetime 0)");
+  f.emplace_back(
+      "period_ms",
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.period).count()));
+  f.emplace_back("periodic_sent", std::to_string(periodic_sent_));
   if (last_) {
     f.emplace_back("last_flags", std::to_string(last_->flags));
     f.emplace_back("last_parenttime", std::to_string(last_->parenttime));

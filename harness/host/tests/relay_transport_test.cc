@@ -350,6 +350,12 @@ TEST_F(RelayTransportTest, EofInsideAFrameSaysSo) {
   EXPECT_EQ(t->dispatch().message(), "QEMU closed the relay socket inside a frame (6 bytes buffered)");
 }
 
+// 100 ns units of host time since `at`.
+std::uint64_t since_100ns(RelayTransport::Clock::time_point at) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(RelayTransport::Clock::now() - at).count() / 100);
+}
+
 TEST_F(RelayTransportTest, ReferenceTimeIsAskedOnConnectAndExtrapolated) {
   const auto before = RelayTransport::Clock::now();
   auto t = connected();
@@ -424,17 +430,37 @@ TEST_F(RelayTransportTest, RefreshAsksAgainAfterThePeriodAndKeepsTheBetterSample
   const auto fast = *t->reference_time_sample();
   ASSERT_LT(fast.round_trip, 100ms);
 
-  // A slow one does not replace a fast one of moments ago.
+  // A slow one that agrees with it does not replace a fast one of moments ago.
+  const std::uint64_t jumps = t->reference_time_jumps();
   ASSERT_TRUE(t->request_reference_time().ok());
   EXPECT_EQ(qemu_reads(), proto::RelayFrame(proto::RelayRefTime{3}));
   std::this_thread::sleep_for(200ms);
-  qemu_sends(proto::RelayRefTimeAnswer{3, 0, 9'000'000});
+  const std::uint64_t agreeing = fast.value + since_100ns(fast.at);
+  qemu_sends(proto::RelayRefTimeAnswer{3, 0, agreeing});
   ASSERT_TRUE(t->dispatch().ok());
   EXPECT_EQ(t->reference_time_sample()->value, 5'000'000u);
   EXPECT_EQ(t->reference_time_sample()->at, fast.at);
   ASSERT_TRUE(t->latest_reference_time_answer().has_value());
-  EXPECT_EQ(t->latest_reference_time_answer()->value, 9'000'000u);
+  EXPECT_EQ(t->latest_reference_time_answer()->value, agreeing);
   EXPECT_GE(t->latest_reference_time_answer()->round_trip, 200ms);
+  EXPECT_EQ(t->reference_time_jumps(), jumps);
+}
+
+TEST_F(RelayTransportTest, AnAnswerThatContradictsTheKeptSampleReplacesIt) {
+  auto t = connected(false);
+  ASSERT_NE(t, nullptr);
+  qemu_sends(proto::RelayRefTimeAnswer{1, 0, 1'000'000});
+  ASSERT_TRUE(t->dispatch().ok());
+  const auto first = *t->reference_time_sample();
+  // The guest's clock ran 80 ms slower than the host's since the first answer
+  // (as when it was taken before QEMU calibrated it): far beyond both bounds.
+  ASSERT_TRUE(t->request_reference_time().ok());
+  (void)qemu_reads();
+  const std::uint64_t behind = first.value + since_100ns(first.at) - 800'000;
+  qemu_sends(proto::RelayRefTimeAnswer{2, 0, behind});
+  ASSERT_TRUE(t->dispatch().ok());
+  EXPECT_EQ(t->reference_time_sample()->value, behind);
+  EXPECT_EQ(t->reference_time_jumps(), 1u);
 }
 
 TEST_F(RelayTransportTest, DispatchRefreshesByItself) {

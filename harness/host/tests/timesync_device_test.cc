@@ -152,5 +152,58 @@ TEST(TimesyncClock, SystemTimeIsAfter2020) {
   EXPECT_GT(TimesyncDevice::system_hv_time(), 132'223'104'000'000'000ULL);  // 2020-01-01
 }
 
+// With a period the device behaves like Hyper-V on its own: a SYNC once the
+// channel is ready, then a SAMPLE a period after each answer, one at a time.
+TEST(TimesyncPeriodic, SyncOnReadyThenSamplesAPeriodAfterEachAnswer) {
+  TimesyncOptions o = fixed_clocks();
+  o.period = 5s;
+  TimesyncDevice dev(o);
+  testing::TestClock clock;
+  dev.set_clock(clock.fn());
+  testing::FakeChannelIo io;
+  testing::LinuxIcGuest guest(dev, io, LinuxService::timesync);
+  dev.on_open(io);
+  ASSERT_EQ(guest.answer_all(), 1u);  // the negotiation
+  ASSERT_TRUE(dev.ready()) << dev.failure();
+  auto flags_of_last = [&] {
+    auto m = proto::decode_ic_message(io.sent.back().payload);
+    EXPECT_TRUE(m.ok());
+    auto d = proto::decode_timesync_ref_data(m->body);
+    EXPECT_TRUE(d.ok());
+    return d.ok() ? d->flags : 0xff;
+  };
+  dev.on_tick(clock.t);
+  ASSERT_EQ(io.sent.size(), 2u);
+  EXPECT_EQ(flags_of_last(), proto::kTimesyncFlagSync);
+  clock.t += 6s;
+  dev.on_tick(clock.t);
+  EXPECT_EQ(io.sent.size(), 2u) << "no second message while the first is unanswered";
+  guest.answer_all();
+  clock.t += 4s;
+  dev.on_tick(clock.t);
+  EXPECT_EQ(io.sent.size(), 2u) << "not before a period after the answer";
+  clock.t += 1s;
+  dev.on_tick(clock.t);
+  ASSERT_EQ(io.sent.size(), 3u);
+  EXPECT_EQ(flags_of_last(), proto::kTimesyncFlagSample);
+  EXPECT_TRUE(testing::has_fact(dev.facts(), "periodic_sent", "2"));
+}
+
+TEST(TimesyncPeriodic, NoPeriodSendsNothingByItself) {
+  TimesyncDevice dev(fixed_clocks());
+  testing::TestClock clock;
+  dev.set_clock(clock.fn());
+  testing::FakeChannelIo io;
+  testing::LinuxIcGuest guest(dev, io, LinuxService::timesync);
+  dev.on_open(io);
+  guest.answer_all();
+  ASSERT_TRUE(dev.ready());
+  for (int i = 0; i < 3; ++i) {
+    clock.t += 1h;
+    dev.on_tick(clock.t);
+  }
+  EXPECT_EQ(io.sent.size(), 1u);  // the negotiation only
+}
+
 }  // namespace
 }  // namespace vmbh::host

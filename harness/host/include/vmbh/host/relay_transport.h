@@ -113,10 +113,13 @@ class RelayTransport final : public Transport {
   // when it cannot tell (see reference_time_unavailable()).
   std::optional<std::uint64_t> reference_time(Clock::time_point now) const;
   // The sample reference_time() extrapolates from: of the answers so far, the
-  // one with the smallest error bound (round_trip / 2 + 100 ppm of its age).
+  // one with the smallest error bound (round_trip / 2 + 100 ppm of its age);
+  // an answer that contradicts it beyond both bounds replaces it.
   const std::optional<ReferenceTimeSample>& reference_time_sample() const { return ref_sample_; }
   // QEMU's latest answer, kept or not (for measurements).
   const std::optional<ReferenceTimeSample>& latest_reference_time_answer() const { return ref_latest_; }
+  // How many answers contradicted the kept sample (and replaced it).
+  std::uint64_t reference_time_jumps() const { return ref_jumps_; }
   // Whether a REF_TIME is waiting for its answer.
   bool reference_time_pending() const { return ref_outstanding_.has_value(); }
   // Why QEMU gives no reference time ("QEMU's vmbus-relay is version 1 ...",
@@ -159,6 +162,7 @@ class RelayTransport final : public Transport {
 
   std::optional<ReferenceTimeSample> ref_sample_;
   std::optional<ReferenceTimeSample> ref_latest_;
+  std::uint64_t ref_jumps_ = 0;
   std::string ref_unavailable_;
   std::uint32_t ref_next_cookie_ = 1;
   std::optional<std::pair<std::uint32_t, Clock::time_point>> ref_outstanding_;  // cookie, sent

@@ -24,6 +24,11 @@ struct TimesyncOptions {
   // (0 is sent) a v4 SYNC lands ahead by the guest's uptime.
   std::function<std::uint64_t()> reference_clock;
   Clock::duration timeout = std::chrono::seconds(5);
+  // What Hyper-V does on its own (Microsoft's OpenVMM: a SYNC once the
+  // versions are negotiated, then a SAMPLE 5 s after each answer): with a
+  // period, a SYNC each time the channel becomes ready and a SAMPLE every
+  // period. Zero: only sync()/sample()/send() send anything.
+  Clock::duration period = Clock::duration::zero();
 
   static IcDeviceOptions default_ic_options();
 };
@@ -55,12 +60,21 @@ class TimesyncDevice : public IcDevice {
 
   // How long the next requests wait for the guest (default: TimesyncOptions::timeout).
   void set_timeout(Clock::duration t) { options_.timeout = t; }
+  void on_tick(Clock::time_point now) override;
   DeviceFacts facts() const override;
+
+ protected:
+  void on_ready() override;
 
  private:
   TimesyncOptions options_;
   std::int64_t offset_ = 0;
   std::optional<TimesyncResult> last_;
+  // The periodic messages (options_.period).
+  bool sync_due_ = false;              // the next one is the SYNC after (re)negotiation
+  bool periodic_outstanding_ = false;  // one at a time, like the heartbeat
+  Clock::time_point next_due_{};
+  std::uint64_t periodic_sent_ = 0;
 };
 
 }  // namespace vmbh::host
