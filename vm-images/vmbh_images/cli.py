@@ -100,7 +100,7 @@ def gather(a: argparse.Namespace, root: Path) -> image.Inputs:
         modules_hash=tree_hash(a.modules) if a.modules else None,
         daemons=daemons,
         agent=a.agent.resolve(),
-        agent_sha256=apt.sha256_file(a.agent),
+        agent_sha256=image.agent_sha256(a.agent),
         host_files={str(f): apt.sha256_file(f) for f in HOST_FILES if f.exists()},
     )
 

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,6 +104,25 @@ def host_package_of(path: Path) -> str:
     p = subprocess.run(["dpkg-query", "-S", str(path)], text=True, capture_output=True)
     name = p.stdout.split(":", 1)[0].strip() if p.returncode == 0 else ""
     return f"{name} {host_package_version(name)}" if name else "unknown"
+
+
+def strip_agent(src: Path, dst: Path) -> None:
+    """The agent as it goes into the image: without debug info (two thirds of
+    it; the guest never needs it) and without the build ID, which hashes the
+    debug info and with it the checkout's path: two checkouts of the same
+    commit then make the same agent, and the same image key."""
+    p = subprocess.run(["strip", "--strip-debug", "--remove-section=.note.gnu.build-id", "-o", str(dst), str(src)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise BuildError(f"strip {src}: {p.stderr.strip() or 'failed'}")
+
+
+def agent_sha256(agent: Path) -> str:
+    """The sha256 of the agent as strip_agent() leaves it (the image key's)."""
+    with tempfile.TemporaryDirectory(prefix="vmbh-agent-") as d:
+        out = Path(d) / "vmbh-agent"
+        strip_agent(agent, out)
+        return apt.sha256_file(out)
 
 
 def add_busybox(tree: Tree) -> None:
@@ -218,10 +238,8 @@ def build(inputs: Inputs, cache: Path, work: Path, out: Path, key: str, recipe: 
     found, libs, wanted_interpreters = add_daemons(tree, droot)
     interpreters, interpreter_libs = add_interpreters(tree, wanted_interpreters)
     libs.update(interpreter_libs)
-    # Debug info is two thirds of the agent; the guest never needs it.
     stripped_agent = work / "vmbh-agent"
-    subprocess.run(["strip", "--strip-debug", "-o", str(stripped_agent), str(inputs.agent)],
-                   check=True, capture_output=True)
+    strip_agent(inputs.agent, stripped_agent)
     tree.add_host("/usr/sbin/vmbh-agent", stripped_agent, 0o755)
     libs.update(shared_libs(inputs.agent))
     for lib in sorted(libs):
