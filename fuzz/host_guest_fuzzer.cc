@@ -156,6 +156,7 @@ class Session {
     host::TimesyncOptions ts;
     ts.host_clock = [] { return std::uint64_t{133'000'000'000'000'000}; };
     ts.reference_clock = [] { return std::uint64_t{5'000'000}; };
+    ts.period = 5s;  // as vmbh serve runs it: SYNC once ready, then SAMPLEs
     timesync_ = add(std::make_unique<host::TimesyncDevice>(ts), IcService::timesync);
     kvp_ = add(std::make_unique<host::KvpDevice>(), IcService::kvp);
     vss_ = add(std::make_unique<host::VssDevice>(), IcService::vss);

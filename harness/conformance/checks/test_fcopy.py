@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from guest_pool import is_612, wait_for, wait_ic_ready
+from guest_pool import FCOPY_612_GAP, is_612, wait_for, wait_ic_ready
 
 S_OK = 0
 ALREADY_EXISTS = 0x80070050
@@ -19,8 +19,7 @@ E_FAIL = 0x80004005
 @pytest.fixture
 def fc(guest):
     if is_612(guest):
-        pytest.xfail("6.12: fcopy moved to uio_hv_generic + hv_fcopy_uio_daemon, "
-                     "which Debian's hyperv-daemons does not ship")
+        pytest.xfail(FCOPY_612_GAP)
     wait_ic_ready(guest, "fcopy")
     wait_for(lambda: guest.agent.exec(["pidof", "hv_fcopy_daemon"]).ok, 20, what="hv_fcopy_daemon running")
     d = f"/tmp/fcopy-{uuid.uuid4().hex[:8]}"

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from guest_pool import IC_CHANNELS, channel, facts, is_612, wait_for, wait_ic_ready
+from guest_pool import FCOPY_612_GAP, IC_CHANNELS, channel, is_612, wait_for, wait_ic_ready
 
 S_OK = 0
 # The VMBus versions Linux 6.1 and 6.12 offer, newest first
@@ -59,7 +59,7 @@ def ic_expected_open(guest, name: str) -> bool:
 def test_ic_channel_opened(guest, name):
     """The guest opens every offered IC channel and completes its version negotiation."""
     if not ic_expected_open(guest, name):
-        pytest.xfail("6.12: fcopy needs hv_fcopy_uio_daemon, which Debian's hyperv-daemons lacks")
+        pytest.xfail(FCOPY_612_GAP)
     f = wait_ic_ready(guest, name)
     assert f.get("framework_version") and f.get("message_version"), f
 
