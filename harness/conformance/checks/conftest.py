@@ -97,14 +97,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(group))
 
 
-def reuse_group(item) -> str:
+def reused_guest(item) -> tuple[Kernel, str] | None:
+    """(kernel, name) of the reused guest a check runs on: "shared" for the
+    `guest` fixture, NAME for a kept_guest("NAME") mark; None for the others."""
     k = getattr(item, "callspec", None) and item.callspec.params.get("kernel")
     if k is None:
-        return ""
+        return None
     if "guest" in item.fixturenames:
-        return k.label
+        return k, "shared"
     m = item.get_closest_marker("kept_guest")
-    return f"{k.label}-{m.args[0]}" if m else ""
+    return (k, m.args[0]) if m else None
+
+
+def reuse_group(item) -> str:
+    r = reused_guest(item)
+    if r is None:
+        return ""
+    return r[0].label if r[1] == "shared" else f"{r[0].label}-{r[1]}"
 
 
 class WorkOrder:
@@ -116,12 +125,10 @@ class WorkOrder:
 
     @staticmethod
     def rank(item) -> int:
-        group = reuse_group(item)
-        if group and "guest" in item.fixturenames:
-            return 0
-        if not group and "kernel" not in item.fixturenames:
-            return 1
-        return 2 if group else 3
+        r = reused_guest(item)
+        if r is not None:
+            return 0 if r[1] == "shared" else 2
+        return 1 if "kernel" not in item.fixturenames else 3  # the self-test picks its kernels itself
 
     @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture
     def pytest_collection_modifyitems(self, items):
@@ -135,12 +142,10 @@ class WorkOrder:
     def pytest_runtest_teardown(self, item, nextitem):
         """The last check of a group stops the group's guest: an idle guest
         still costs CPU the other guests could use."""
-        group = reuse_group(item)
+        r = reused_guest(item)
         pool = item.funcargs.get("pool")
-        if group and pool and (nextitem is None or reuse_group(nextitem) != group):
-            k = item.callspec.params["kernel"]
-            m = item.get_closest_marker("kept_guest")
-            pool.release(k, m.args[0] if m and "guest" not in item.fixturenames else "shared")
+        if r is not None and pool is not None and (nextitem is None or reused_guest(nextitem) != r):
+            pool.release(*r)
 
 
 @pytest.fixture(scope="session")
