@@ -318,8 +318,8 @@ void ServeSession::loop_once() {
 void ServeSession::check_contact() {
   // A reference time taken while the guest runs, as soon as it connects: the
   // timesync SYNC sent once that channel is ready (a few hundred ms later) is
-  // computed from it. An earlier sample can be off (taken before QEMU
-  // calibrated the guest's reference clock; measured 85 ms).
+  // computed from it. Without it the boot-time SYNC used the sample asked while
+  // QEMU was starting, whose error was large (the guest clock 85 ms behind).
   if (manager_->contacts_accepted() != contacts_seen_) {
     contacts_seen_ = manager_->contacts_accepted();
     if (!relay_closed_) (void)relay_->request_reference_time();
