@@ -29,8 +29,10 @@ SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes; leave room for longer s
 # GET_IP_INFO needs one.
 SHARED_NIC_MAC = "52:54:00:12:34:56"
 IC_CHANNELS = ("heartbeat", "shutdown", "timesync", "kvp", "vss", "fcopy")
-# The daemons behind the IC channels that need one (hyperv-daemons).
-DAEMON_OF = {"kvp": "hv_kvp_daemon", "vss": "hv_vss_daemon", "fcopy": "hv_fcopy_daemon"}
+# The hyperv-daemons and the names the image's init runs them under (the
+# packaged systemd units'): its pid files are /run/vmbh/SERVICE.pid.
+SERVICE_OF = {"hv_kvp_daemon": "hv-kvp-daemon.service", "hv_vss_daemon": "hv-vss-daemon.service",
+              "hv_fcopy_daemon": "hv-fcopy-daemon.service"}
 
 
 @dataclass(frozen=True)
@@ -210,3 +212,17 @@ FCOPY_612_GAP = ("6.12: fcopy moved to uio_hv_generic + hv_fcopy_uio_daemon, "
 
 def daemon_running(s: Served, daemon: str) -> bool:
     return s.agent.exec(["pidof", daemon]).ok
+
+
+def kill_daemon(s: Served, daemon: str) -> None:
+    """SIGKILLs the daemon; the init leaves it dead (the units have no Restart=)."""
+    assert s.agent.exec(["killall", "-9", daemon]).ok, f"{daemon} was not running"
+    wait_for(lambda: not daemon_running(s, daemon), 5, what=f"{daemon} gone")
+
+
+def restart_daemon(s: Served, daemon: str, timeout: float = 20) -> None:
+    """Runs the daemon again if it is not running: the init starts a daemon
+    whose pid file is gone (what systemd's Restart= would do)."""
+    if not daemon_running(s, daemon):
+        s.agent.exec(["rm", "-f", f"/run/vmbh/{SERVICE_OF[daemon]}.pid"])
+    wait_for(lambda: daemon_running(s, daemon), timeout, what=f"{daemon} running again")

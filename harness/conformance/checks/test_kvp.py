@@ -7,14 +7,13 @@ import uuid
 
 import pytest
 
-from guest_pool import SHARED_NIC_MAC, daemon_running, wait_for, wait_ic_ready
+from guest_pool import SHARED_NIC_MAC, daemon_running, kill_daemon, restart_daemon, wait_for, wait_ic_ready
 from vmbh_control import ControlError
 
 S_OK = 0
 EXTERNAL, GUEST, AUTO = 0, 1, 2
 POOL_DIR = "/var/lib/hyperv"
 KEY_BYTES, VALUE_BYTES = 512, 2048  # one record of a pool file (hv_kvp_daemon)
-SERVICE = "hv-kvp-daemon.service"
 
 
 def pool_records(guest, pool: int) -> dict[str, str]:
@@ -176,8 +175,7 @@ def test_auto_pool_intrinsics(kvp):
 def test_daemon_killed_then_restarted(kvp):
     """With hv_kvp_daemon killed, a host GET ends in a failure or timeout (never a hang);
     once the daemon runs again, KVP works again."""
-    assert kvp.agent.exec(["killall", "-9", "hv_kvp_daemon"]).ok
-    wait_for(lambda: not daemon_running(kvp, "hv_kvp_daemon"), 5, what="hv_kvp_daemon gone")
+    kill_daemon(kvp, "hv_kvp_daemon")
     t0 = time.monotonic()
     try:  # 5 s: Linux holds a request for its daemon up to 30 s (HV_UTIL_TIMEOUT); any end will do
         r = kvp.control.kvp("ENUMERATE", pool=AUTO, index=0, timeout=5)
@@ -186,9 +184,7 @@ def test_daemon_killed_then_restarted(kvp):
     except ControlError as e:
         outcome = str(e)
     print(f"without the daemon: {outcome} after {time.monotonic() - t0:.1f} s")
-    # The init restarts a daemon whose pid file is gone (what systemd's Restart= does).
-    kvp.agent.exec(["rm", "-f", f"/run/vmbh/{SERVICE}.pid"])
-    wait_for(lambda: daemon_running(kvp, "hv_kvp_daemon"), 10, what="hv_kvp_daemon restarted")
+    restart_daemon(kvp, "hv_kvp_daemon", 10)
     r = wait_for(lambda: (x := kvp.control.kvp("ENUMERATE", pool=AUTO, index=0, timeout=15)).status == S_OK and x,
                  30, interval=0.5, what="KVP answering again after the restart")
     assert r.key

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from guest_pool import daemon_running, wait_for, wait_ic_ready
+from guest_pool import kill_daemon, restart_daemon, wait_for, wait_ic_ready
 
 S_OK = 0
 DISK_MB = {"ext4": 64, "xfs": 320}  # xfsprogs refuses file systems under 300 MB
@@ -48,7 +48,6 @@ def xfs_replay_and_read(image, name: str, tmp_path) -> bytes:
 
 
 FILE_SYSTEMS = ("ext4", "xfs")  # /dev/vda, /dev/vdb
-SERVICE = "hv-vss-daemon.service"
 
 
 @pytest.fixture
@@ -72,10 +71,7 @@ def vss_guest(kept, kernel, tmp_path_factory):
 
 
 def vss_daemon_up(g) -> None:
-    # The init starts a daemon again once its pid file is gone (what systemd's Restart= does).
-    if not daemon_running(g, "hv_vss_daemon"):
-        g.agent.exec(["rm", "-f", f"/run/vmbh/{SERVICE}.pid"])
-    wait_for(lambda: daemon_running(g, "hv_vss_daemon"), 20, what="hv_vss_daemon running")
+    restart_daemon(g, "hv_vss_daemon")
     wait_ic_ready(g, "vss")
 
 
@@ -119,9 +115,8 @@ def test_without_daemon_fails_promptly(vss_guest):
     """With hv_vss_daemon not running, FREEZE is answered with a failure within 15 s, not left hanging;
     the file systems stay writable."""
     g = vss_guest
-    assert g.agent.exec(["killall", "-9", "hv_vss_daemon"]).ok
     try:
-        wait_for(lambda: not daemon_running(g, "hv_vss_daemon"), 5, what="hv_vss_daemon gone")
+        kill_daemon(g, "hv_vss_daemon")
         t0 = time.monotonic()
         r = g.control.vss("FREEZE", timeout=30)
         took = time.monotonic() - t0
